@@ -1,0 +1,176 @@
+"""HTTP for one data source: fetch a page of responses, whatever the API throws at us.
+
+Why not ``RESTStream``'s request machinery: it binds one authenticator, one session
+and one paginator to a stream, while here one request feeds five streams and each
+data source has its own token chain and request budget. So each data source gets
+a ``DataSourceClient``; streams never speak HTTP themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+
+from tap_smartforms import mapping
+from tap_smartforms.auth import RefreshTokenAuthenticator
+from tap_smartforms.errors import REDACTOR, DataSourceError
+from tap_smartforms.ratelimit import SlidingWindowLimiter
+from tap_smartforms.retry import TransientError, retry_after_seconds, retry_transient
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+# The server gives up generating a page after 25 s [sibling]; allow for transfer.
+READ_TIMEOUT_SECONDS = 90.0
+SCOPE_MISMATCH = "scope does not match"
+
+
+class PageTooLarge(Exception):
+    """413: this page would exceed the API's 5 MB body limit."""
+
+
+@dataclass
+class ClientCounters:
+    requests: int = 0
+    retries: int = 0
+
+
+class DataSourceClient:
+    """Fetches and shapes pages of one data source, within its request budget."""
+
+    def __init__(
+        self,
+        endpoint: mapping.Endpoint,
+        authenticator: RefreshTokenAuthenticator,
+        limiter: SlidingWindowLimiter,
+        *,
+        user_agent: str,
+        logger: logging.Logger,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.data_source_id = endpoint.data_source_id
+        self.authenticator = authenticator
+        self.limiter = limiter
+        self.counters = ClientCounters()
+        self._user_agent = user_agent
+        self._logger = logger
+        self._session = session or requests.Session()
+
+    def fetch_page(self, *, offset: int, limit: int, updated_from: datetime | None) -> mapping.Page:
+        """One page, shaped into records. Retries what is transient.
+
+        Raises ``PageTooLarge`` (the caller shrinks the page) or ``DataSourceError``.
+        """
+        params = mapping.page_params(
+            self.endpoint, offset=offset, limit=limit, updated_from=updated_from
+        )
+        return retry_transient(
+            lambda: self._fetch_once(params, offset),
+            describe=f"data source {self.data_source_id}: page at offset {offset}",
+            logger=self._logger,
+            on_give_up=lambda problem: DataSourceError(
+                self.data_source_id, f"the API kept failing at offset {offset}: {problem}"
+            ),
+            on_retry=self._count_retry,
+        )
+
+    def _count_retry(self) -> None:
+        self.counters.retries += 1
+
+    def _fetch_once(self, params: list[tuple[str, str]], offset: int) -> mapping.Page:
+        response = self._get(params)
+        if response.status_code == 401:
+            self._raise_if_gateway_refused(response)
+            # An expired or revoked access token: refresh once and try once more.
+            rejected = _bearer_token(response.request)
+            self.authenticator.refresh_after_rejection(rejected)
+            response = self._get(params)
+            if response.status_code == 401:
+                self._raise_if_gateway_refused(response)
+                raise self._failure(
+                    response,
+                    "the API refused a freshly refreshed access token (HTTP 401); "
+                    "re-authorize this data source",
+                )
+        status = response.status_code
+        if status == 200:
+            return self._shape(response, offset)
+        if status == 413:
+            raise PageTooLarge
+        if status == 429:
+            retry_after = retry_after_seconds(response)
+            if retry_after is not None:
+                self.limiter.push_back(retry_after)
+            raise TransientError("rate limited (HTTP 429)", retry_after=retry_after)
+        if status >= 500:
+            raise TransientError(f"HTTP {status}{_trace(response)}")
+        if status == 403:
+            raise self._failure(
+                response, "access denied (HTTP 403): the token's user may no longer view this form"
+            )
+        if status == 404:
+            raise self._failure(
+                response, "not found (HTTP 404): the data source was deleted or the URL is wrong"
+            )
+        raise self._failure(response, f"the API refused the request (HTTP {status})")
+
+    def _get(self, params: list[tuple[str, str]]) -> requests.Response:
+        self.limiter.acquire()
+        self.counters.requests += 1
+        try:
+            return self._session.get(
+                self.endpoint.url,
+                params=params,
+                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+                auth=self.authenticator,
+                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+            )
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise TransientError(f"no complete reply ({type(error).__name__})") from None
+
+    def _shape(self, response: requests.Response, offset: int) -> mapping.Page:
+        try:
+            payload = response.json()
+        except ValueError:
+            # Truncated bodies happen behind gateways; the same request usually works.
+            raise TransientError(f"the reply body is not complete JSON{_trace(response)}") from None
+        try:
+            return mapping.shape_page(payload, self.data_source_id)
+        except mapping.PageFormatError as error:
+            raise self._failure(
+                response, f"the reply for offset {offset} could not be read: {error}"
+            ) from None
+
+    def _raise_if_gateway_refused(self, response: requests.Response) -> None:
+        detail = mapping.error_text(_json_or_none(response)) or ""
+        if SCOPE_MISMATCH in detail.lower():
+            raise self._failure(
+                response,
+                "the Atlassian gateway refused the token (HTTP 401, scope does not match): "
+                "a site admin must enable the app's REST API in Administration > "
+                "Connected apps > Smart Forms for Jira",
+            )
+
+    def _failure(self, response: requests.Response, problem: str) -> DataSourceError:
+        detail = mapping.error_text(_json_or_none(response))
+        server_says = f"; the server says: {REDACTOR.redact(detail)}" if detail else ""
+        return DataSourceError(self.data_source_id, f"{problem}{server_says}{_trace(response)}")
+
+
+def _json_or_none(response: requests.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _trace(response: requests.Response) -> str:
+    trace_id = response.headers.get("atl-traceid")
+    return f" (atl-traceid {trace_id})" if trace_id else ""
+
+
+def _bearer_token(request: requests.PreparedRequest | None) -> str | None:
+    header = request.headers.get("Authorization", "") if request is not None else ""
+    return header.removeprefix("Bearer ") or None

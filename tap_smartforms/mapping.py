@@ -1,0 +1,347 @@
+"""The one place that knows the API's JSON: field names, query parameters, page shape.
+
+Much of the Data Source API is not published (``shared/api-contract.md`` marks it
+[assumed]). Every assumed name lives here, so adapting to the real server is a
+change to this file alone. Everything else in the tap works on the records this
+module returns, named as ``shared/data-model.md`` names them.
+
+Tolerance (contract section 6): unknown fields are ignored; null, missing or empty
+nested objects and lists become null columns or empty lists; answers to deleted
+questions are kept; timestamps in any style become UTC RFC 3339.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from tap_smartforms.timestamps import TimestampError, format_utc, normalize_timestamp
+
+# --- Request side -------------------------------------------------------------------
+
+DATA_SOURCE_ID_PARAM = "dataSourceId"  # [doc]
+LIMIT_PARAM = "limit"  # [doc]
+OFFSET_PARAM = "offset"  # [assumed]
+UPDATED_FROM_PARAM = "updatedFrom"  # [assumed]
+MAX_PAGE_SIZE = 500  # [doc]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A data source URL split into what requests need: the URL and its fixed query."""
+
+    url: str
+    fixed_params: tuple[tuple[str, str], ...]
+    data_source_id: str
+
+
+def parse_data_source_url(url: str) -> Endpoint:
+    """Split the URL copied from the Data Source modal. Raises ValueError if unusable."""
+    parts = urlsplit(url)
+    params = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    ids = [value for name, value in params if name == DATA_SOURCE_ID_PARAM]
+    if not ids or not ids[0].strip():
+        raise ValueError(f"has no {DATA_SOURCE_ID_PARAM}= query parameter")
+    return Endpoint(
+        url=urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")),
+        fixed_params=params,
+        data_source_id=ids[0].strip(),
+    )
+
+
+def page_params(
+    endpoint: Endpoint, *, offset: int, limit: int, updated_from: datetime | None
+) -> list[tuple[str, str]]:
+    """Query parameters for one page of responses."""
+    params = [(name, value) for name, value in endpoint.fixed_params if name != LIMIT_PARAM]
+    params += [(LIMIT_PARAM, str(limit)), (OFFSET_PARAM, str(offset))]
+    if updated_from is not None:
+        params.append((UPDATED_FROM_PARAM, format_utc(updated_from)))
+    return params
+
+
+# --- Error bodies -------------------------------------------------------------------
+
+
+def error_text(body: object) -> str | None:
+    """The human part of an error body: {"error", "message"} [assumed], the token
+    endpoint's {"error", "error_description"} [atlassian], or the gateway's
+    {"code", "message"}."""
+    if not isinstance(body, Mapping):
+        return None
+    code = body.get("error")
+    message = body.get("message") or body.get("error_description")
+    parts = [str(part) for part in (code, message) if part not in (None, "")]
+    return ": ".join(parts) or None
+
+
+def error_code(body: object) -> str | None:
+    """The machine-readable error code of an error body, e.g. ``invalid_grant``."""
+    if isinstance(body, Mapping) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    return None
+
+
+# --- Pages --------------------------------------------------------------------------
+
+Record = dict[str, Any]
+
+
+class PageFormatError(ValueError):
+    """A 200 reply whose JSON is not a page we can read."""
+
+
+@dataclass
+class ResponseBundle:
+    """One response's record with the answers and attachments it carries."""
+
+    record: Record
+    answers: list[Record]
+    attachments: list[Record]
+    updated_at: datetime | None
+
+
+@dataclass
+class Page:
+    """One page of the API, already shaped into our records."""
+
+    form: Record | None
+    questions: list[Record]
+    responses: list[ResponseBundle]
+    received: int  # responses in the reply, before any client-side filtering
+    total: int | None = None
+    offset: int | None = None
+    limit: int | None = None
+
+
+def shape_page(payload: object, data_source_id: str) -> Page:
+    """Turn one decoded reply of the data endpoint into records of all five streams."""
+    if not isinstance(payload, Mapping):
+        raise PageFormatError("the reply is not a JSON object")
+    raw_responses = payload.get("responses")
+    if raw_responses is None:
+        raw_responses = []
+    if not isinstance(raw_responses, list):
+        raise PageFormatError("'responses' is not a list")
+
+    raw_form = payload.get("form")
+    form = _form_record(raw_form, data_source_id) if isinstance(raw_form, Mapping) else None
+    raw_questions = _list(raw_form.get("questions")) if isinstance(raw_form, Mapping) else []
+    form_id = form["id"] if form else None
+    questions = [
+        _question_record(raw, position, form_id, data_source_id)
+        for position, raw in enumerate(raw_questions)
+        if isinstance(raw, Mapping)
+    ]
+    questions_by_id = {question["id"]: question for question in questions}
+
+    bundles = [
+        _response_bundle(raw, form_id, questions_by_id, data_source_id)
+        for raw in raw_responses
+        if isinstance(raw, Mapping)
+    ]
+    return Page(
+        form=form,
+        questions=questions,
+        responses=bundles,
+        received=len(raw_responses),
+        total=_optional_int(payload.get("total")),
+        offset=_optional_int(payload.get("offset")),
+        limit=_optional_int(payload.get("limit")),
+    )
+
+
+def _form_record(raw: Mapping[str, Any], data_source_id: str) -> Record:
+    questions = _list(raw.get("questions"))
+    return {
+        "id": _required_id(raw, "form"),
+        "data_source_id": data_source_id,
+        "name": _optional_str(raw.get("name")),
+        "description": _optional_str(raw.get("description")),
+        "status": _optional_str(raw.get("status")),
+        "created_at": _timestamp(raw, "createdAt", "form"),
+        "updated_at": _timestamp(raw, "updatedAt", "form"),
+        "question_count": len(questions),
+    }
+
+
+def _question_record(
+    raw: Mapping[str, Any], position: int, form_id: str | None, data_source_id: str
+) -> Record:
+    return {
+        "form_id": form_id,
+        "id": _required_id(raw, "question"),
+        "data_source_id": data_source_id,
+        "position": position,
+        "label": _optional_str(raw.get("label")),
+        "type": _optional_str(raw.get("type")),
+        "required": bool(raw.get("required") or False),
+        "options": [
+            {"id": _optional_str(option.get("id")), "label": _optional_str(option.get("label"))}
+            for option in _list(raw.get("options"))
+            if isinstance(option, Mapping)
+        ],
+    }
+
+
+def _response_bundle(
+    raw: Mapping[str, Any],
+    form_id: str | None,
+    questions_by_id: Mapping[str, Record],
+    data_source_id: str,
+) -> ResponseBundle:
+    response_id = _required_id(raw, "response")
+    what = f"response {response_id}"
+    response_form_id = _optional_str(raw.get("formId")) or form_id
+    updated_at = _timestamp(raw, "updatedAt", what)
+    respondent = _mapping(raw.get("respondent"))
+    issue = _mapping(raw.get("issue"))
+    raw_answers = [answer for answer in _list(raw.get("answers")) if isinstance(answer, Mapping)]
+
+    record: Record = {
+        "id": response_id,
+        "form_id": response_form_id,
+        "data_source_id": data_source_id,
+        "status": _optional_str(raw.get("status")),
+        "created_at": _timestamp(raw, "createdAt", what),
+        "updated_at": updated_at,
+        "submitted_at": _timestamp(raw, "submittedAt", what),
+        "respondent_account_id": _optional_str(respondent.get("accountId")),
+        "respondent_display_name": _optional_str(respondent.get("displayName")),
+        "respondent_email": _optional_str(respondent.get("emailAddress")),
+        "issue_id": _optional_str(issue.get("id")),
+        "issue_key": _optional_str(issue.get("key")),
+        "issue_url": _optional_str(issue.get("url")),
+        "issue_summary": _optional_str(issue.get("summary")),
+        "issue_project_key": _optional_str(issue.get("projectKey")),
+        "issue_status": _optional_str(issue.get("status")),
+        "created_issues": [
+            {
+                "id": _optional_str(created.get("id")),
+                "key": _optional_str(created.get("key")),
+                "url": _optional_str(created.get("url")),
+            }
+            for created in _list(raw.get("createdIssues"))
+            if isinstance(created, Mapping)
+        ],
+        "answer_count": len(raw_answers),
+    }
+
+    answers: list[Record] = []
+    attachments: list[Record] = []
+    for raw_answer in raw_answers:
+        question_id = _required_id(raw_answer, f"answer in {what}", key="questionId")
+        question = questions_by_id.get(question_id, {})
+        value = raw_answer.get("value")
+        answers.append(
+            {
+                "response_id": response_id,
+                "question_id": question_id,
+                "form_id": response_form_id,
+                "data_source_id": data_source_id,
+                "label": _optional_str(raw_answer.get("label")) or question.get("label"),
+                "type": _optional_str(raw_answer.get("type")) or question.get("type"),
+                "value": None if value is None else _compact_json(value),
+                "value_text": render_value_text(value),
+                "response_updated_at": updated_at,
+            }
+        )
+        for raw_attachment in _list(raw_answer.get("attachments")):
+            if not isinstance(raw_attachment, Mapping):
+                continue
+            attachments.append(
+                {
+                    "id": _required_id(raw_attachment, f"attachment in {what}"),
+                    "response_id": response_id,
+                    "question_id": question_id,
+                    "form_id": response_form_id,
+                    "data_source_id": data_source_id,
+                    "file_name": _optional_str(raw_attachment.get("fileName")),
+                    "mime_type": _optional_str(raw_attachment.get("mimeType")),
+                    "size_bytes": _optional_int(raw_attachment.get("size")),
+                    "download_url": _optional_str(raw_attachment.get("downloadUrl")),
+                    "response_updated_at": updated_at,
+                }
+            )
+
+    updated_moment = None if updated_at is None else datetime.fromisoformat(updated_at)
+    return ResponseBundle(record, answers, attachments, updated_moment)
+
+
+# --- Values -------------------------------------------------------------------------
+
+
+def render_value_text(value: object) -> str | None:
+    """A readable rendering of an answer's value (data-model.md, ``value_text``).
+
+    Lists are joined with ", ", users shown by display name, booleans as true/false,
+    numbers as JSON writes them; null stays null.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return json.dumps(value)
+    if isinstance(value, list):
+        rendered = (render_value_text(item) for item in value if item is not None)
+        return ", ".join(text for text in rendered if text is not None)
+    if isinstance(value, Mapping):
+        display_name = value.get("displayName")
+        if isinstance(display_name, str):
+            return display_name
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return str(value)
+
+
+def _compact_json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+# --- Small readers ------------------------------------------------------------------
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _optional_str(value: object) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _optional_int(value: object) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def _required_id(raw: Mapping[str, Any], what: str, key: str = "id") -> str:
+    value = raw.get(key)
+    if value is None or value == "":
+        raise PageFormatError(f"a {what} has no '{key}'")
+    return str(value)
+
+
+def _timestamp(raw: Mapping[str, Any], key: str, what: str) -> str | None:
+    try:
+        return normalize_timestamp(raw.get(key))
+    except TimestampError as error:
+        raise PageFormatError(f"{what}: '{key}' is {error}") from None

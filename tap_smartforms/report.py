@@ -1,0 +1,91 @@
+"""Progress while a run goes, and the summary at its end: per data source, on stderr."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+PROGRESS_INTERVAL_SECONDS = 10.0
+
+
+@dataclass
+class SourceProgress:
+    data_source_id: str
+    started_at: float
+    pages: int = 0
+    responses: int = 0
+    total: int | None = None
+    retries: int = 0
+    failure: str | None = None
+    finished: bool = False
+    last_logged_at: float = 0.0
+
+
+@dataclass
+class RunReport:
+    """What each data source did; the run fails if any data source failed."""
+
+    logger: logging.Logger
+    clock: Callable[[], float] = time.monotonic
+    sources: dict[str, SourceProgress] = field(default_factory=dict)
+
+    def start(self, data_source_id: str) -> SourceProgress:
+        progress = SourceProgress(data_source_id, started_at=self.clock())
+        progress.last_logged_at = progress.started_at
+        self.sources[data_source_id] = progress
+        return progress
+
+    def page_done(self, progress: SourceProgress, responses: int, total: int | None) -> None:
+        progress.pages += 1
+        progress.responses += responses
+        if total is not None:
+            progress.total = total
+        now = self.clock()
+        if now - progress.last_logged_at >= PROGRESS_INTERVAL_SECONDS:
+            progress.last_logged_at = now
+            self.logger.info("%s", self._progress_line(progress, now))
+
+    def finish(self, progress: SourceProgress, retries: int) -> None:
+        progress.finished = True
+        progress.retries = retries
+        self.logger.info("%s, done", self._progress_line(progress, self.clock()))
+
+    def fail(self, progress: SourceProgress, reason: str, retries: int) -> None:
+        progress.failure = reason
+        progress.retries = retries
+        self.logger.error("%s", reason)
+
+    @property
+    def failed(self) -> list[SourceProgress]:
+        return [progress for progress in self.sources.values() if progress.failure]
+
+    def log_summary(self) -> None:
+        if not self.sources:
+            return
+        self.logger.info(
+            "Summary: %d data sources, %d synced, %d failed",
+            len(self.sources),
+            sum(1 for progress in self.sources.values() if progress.finished),
+            len(self.failed),
+        )
+        for progress in self.sources.values():
+            outcome = f"FAILED: {progress.failure}" if progress.failure else "ok"
+            self.logger.info(
+                "  data source %s: %d responses, %d pages, %d retries, %s",
+                progress.data_source_id,
+                progress.responses,
+                progress.pages,
+                progress.retries,
+                outcome,
+            )
+
+    @staticmethod
+    def _progress_line(progress: SourceProgress, now: float) -> str:
+        elapsed = max(now - progress.started_at, 1e-9)
+        of_total = f" of {progress.total}" if progress.total is not None else ""
+        return (
+            f"data source {progress.data_source_id}: {progress.pages} pages, "
+            f"{progress.responses}{of_total} responses, {progress.responses / elapsed:.0f}/s"
+        )

@@ -1,0 +1,267 @@
+"""Settings: the JSON schema users see, and validation that says what to fix.
+
+The SDK's own validation prints the offending values, which would put client
+secrets and refresh tokens in the log; ``validate`` names the entry and the
+setting instead, never the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from singer_sdk import typing as th
+
+from tap_smartforms import mapping
+from tap_smartforms.timestamps import TimestampError, parse_timestamp
+
+DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"
+DEFAULT_PAGE_SIZE = mapping.MAX_PAGE_SIZE
+DEFAULT_REQUESTS_PER_MINUTE = 100  # the API's documented limit per token
+
+CONFIG_SCHEMA = th.PropertiesList(
+    th.Property(
+        "data_sources",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property(
+                    "url",
+                    th.StringType,
+                    required=True,
+                    description="The data source URL as copied from the Data Source modal "
+                    "(it carries dataSourceId).",
+                ),
+                th.Property(
+                    "refresh_token",
+                    th.StringType,
+                    secret=True,
+                    description="This data source's OAuth refresh token.",
+                ),
+                th.Property(
+                    "client_id",
+                    th.StringType,
+                    description="OAuth client ID for this data source (default: client_id).",
+                ),
+                th.Property(
+                    "client_secret",
+                    th.StringType,
+                    secret=True,
+                    description="OAuth client secret for this data source "
+                    "(default: client_secret).",
+                ),
+            )
+        ),
+        required=True,
+        title="Data sources",
+        description="One entry per form: its data source URL and refresh token.",
+    ),
+    th.Property("client_id", th.StringType, title="Client ID", description="OAuth client ID."),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        secret=True,
+        title="Client secret",
+        description="OAuth client secret.",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        title="Start date",
+        description="Ignore responses updated before this instant (default: everything).",
+    ),
+    th.Property(
+        "oauth_token_url",
+        th.StringType,
+        default=DEFAULT_TOKEN_URL,
+        title="OAuth token URL",
+        description="The token endpoint.",
+    ),
+    th.Property(
+        "token_store_path",
+        th.StringType,
+        title="Token store path",
+        description="Where rotated refresh tokens are kept between runs.",
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType,
+        default=DEFAULT_PAGE_SIZE,
+        title="Page size",
+        description="Responses per request, 1-500.",
+    ),
+    th.Property(
+        "requests_per_minute",
+        th.IntegerType,
+        default=DEFAULT_REQUESTS_PER_MINUTE,
+        title="Requests per minute",
+        description="Request budget per token (the API allows 100).",
+    ),
+).to_dict()
+
+
+@dataclass(frozen=True)
+class DataSourceSettings:
+    """One configured data source, with its credentials resolved."""
+
+    endpoint: mapping.Endpoint
+    refresh_token: str
+    client_id: str
+    client_secret: str
+
+    @property
+    def data_source_id(self) -> str:
+        return self.endpoint.data_source_id
+
+
+@dataclass(frozen=True)
+class TapSettings:
+    data_sources: tuple[DataSourceSettings, ...]
+    oauth_token_url: str
+    start_date: datetime | None
+    page_size: int
+    requests_per_minute: int
+    token_store_path: str | None
+
+
+class SettingsError(ValueError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def validate(config: Mapping[str, Any]) -> list[str]:
+    """Every problem with the config, one line each, naming the setting (never its value)."""
+    try:
+        parse(config)
+    except SettingsError as error:
+        return error.problems
+    return []
+
+
+def parse(config: Mapping[str, Any]) -> TapSettings:
+    """The config as typed settings. Raises SettingsError listing every problem."""
+    problems: list[str] = []
+
+    token_url = config.get("oauth_token_url") or DEFAULT_TOKEN_URL
+    if not isinstance(token_url, str) or (url_problem := _url_problem(token_url)):
+        problems.append(f"oauth_token_url: {url_problem if isinstance(token_url, str) else 'must be a URL'}")
+
+    page_size = _bounded_int(config, "page_size", DEFAULT_PAGE_SIZE, 1, mapping.MAX_PAGE_SIZE, problems)
+    per_minute = _bounded_int(
+        config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 100_000, problems
+    )
+
+    start_date = None
+    raw_start = config.get("start_date")
+    if raw_start not in (None, ""):
+        try:
+            start_date = parse_timestamp(str(raw_start))
+        except TimestampError:
+            problems.append("start_date: must be an ISO-8601 date-time, e.g. 2026-01-01T00:00:00Z")
+
+    store_path = config.get("token_store_path")
+    if store_path is not None and not isinstance(store_path, str):
+        problems.append("token_store_path: must be a path")
+
+    sources = _data_sources(config, problems)
+    if problems:
+        raise SettingsError(problems)
+    return TapSettings(
+        data_sources=tuple(sources),
+        oauth_token_url=token_url,
+        start_date=start_date,
+        page_size=page_size,
+        requests_per_minute=per_minute,
+        token_store_path=store_path or None,
+    )
+
+
+def _data_sources(config: Mapping[str, Any], problems: list[str]) -> list[DataSourceSettings]:
+    entries = config.get("data_sources")
+    if not isinstance(entries, list) or not entries:
+        problems.append("data_sources: required; list one entry (url, refresh_token) per form")
+        return []
+    sources: list[DataSourceSettings] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        where = f"data_sources[{index}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{where}: must be an object with url and refresh_token")
+            continue
+        url = entry.get("url")
+        if not isinstance(url, str) or not url.strip():
+            problems.append(f"{where}.url: required; copy it from the Data Source modal")
+            continue
+        if url_problem := _url_problem(url):
+            problems.append(f"{where}.url: {url_problem}")
+            continue
+        try:
+            endpoint = mapping.parse_data_source_url(url.strip())
+        except ValueError as error:
+            problems.append(f"{where}.url: {error}; copy the whole URL from the Data Source modal")
+            continue
+        where = f"{where} (data source {endpoint.data_source_id})"
+        if endpoint.data_source_id in seen:
+            problems.append(
+                f"{where}: the same data source as data_sources[{seen[endpoint.data_source_id]}]"
+            )
+            continue
+        seen[endpoint.data_source_id] = index
+
+        credentials = {
+            name: entry.get(name) or (config.get(name) if name != "refresh_token" else None)
+            for name in ("refresh_token", "client_id", "client_secret")
+        }
+        missing = [name for name, value in credentials.items() if not isinstance(value, str) or not value]
+        for name in missing:
+            scope = "" if name == "refresh_token" else " (or the top-level setting)"
+            problems.append(f"{where}: {name} is missing{scope}")
+        if missing:
+            continue
+        sources.append(
+            DataSourceSettings(
+                endpoint=endpoint,
+                refresh_token=str(credentials["refresh_token"]),
+                client_id=str(credentials["client_id"]),
+                client_secret=str(credentials["client_secret"]),
+            )
+        )
+    return sources
+
+
+def _url_problem(url: str) -> str | None:
+    parts = urlsplit(url.strip())
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        return None
+    if parts.scheme == "http":
+        return "must use https:// (http:// is allowed only on 127.0.0.1, localhost or ::1)"
+    return "must be an https:// URL"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _bounded_int(
+    config: Mapping[str, Any], name: str, default: int, low: int, high: int, problems: list[str]
+) -> int:
+    value = config.get(name)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        problems.append(f"{name}: must be a whole number from {low} to {high}")
+        return default
+    return value
