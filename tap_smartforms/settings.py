@@ -19,7 +19,7 @@ from singer_sdk import typing as th
 from tap_smartforms import mapping
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
-DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"
+DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"  # noqa: S105 - a URL, not a secret
 DEFAULT_PAGE_SIZE = mapping.MAX_PAGE_SIZE
 DEFAULT_REQUESTS_PER_MINUTE = 100  # the API's documented limit per token
 
@@ -147,12 +147,26 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
     problems: list[str] = []
 
     token_url = config.get("oauth_token_url") or DEFAULT_TOKEN_URL
-    if not isinstance(token_url, str) or (url_problem := _url_problem(token_url)):
-        problems.append(f"oauth_token_url: {url_problem if isinstance(token_url, str) else 'must be a URL'}")
+    if not isinstance(token_url, str):
+        problems.append("oauth_token_url: must be a URL")
+    elif url_problem := _url_problem(token_url):
+        problems.append(f"oauth_token_url: {url_problem}")
 
-    page_size = _bounded_int(config, "page_size", DEFAULT_PAGE_SIZE, 1, mapping.MAX_PAGE_SIZE, problems)
+    page_size = _bounded_int(
+        config,
+        "page_size",
+        default=DEFAULT_PAGE_SIZE,
+        low=1,
+        high=mapping.MAX_PAGE_SIZE,
+        problems=problems,
+    )
     per_minute = _bounded_int(
-        config, "requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE, 1, 100_000, problems
+        config,
+        "requests_per_minute",
+        default=DEFAULT_REQUESTS_PER_MINUTE,
+        low=1,
+        high=100_000,
+        problems=problems,
     )
 
     start_date = None
@@ -216,7 +230,9 @@ def _data_sources(config: Mapping[str, Any], problems: list[str]) -> list[DataSo
             name: entry.get(name) or (config.get(name) if name != "refresh_token" else None)
             for name in ("refresh_token", "client_id", "client_secret")
         }
-        missing = [name for name, value in credentials.items() if not isinstance(value, str) or not value]
+        missing = [
+            name for name, value in credentials.items() if not isinstance(value, str) or not value
+        ]
         for name in missing:
             scope = "" if name == "refresh_token" else " (or the top-level setting)"
             problems.append(f"{where}: {name} is missing{scope}")
@@ -254,7 +270,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def _bounded_int(
-    config: Mapping[str, Any], name: str, default: int, low: int, high: int, problems: list[str]
+    config: Mapping[str, Any], name: str, *, default: int, low: int, high: int, problems: list[str]
 ) -> int:
     value = config.get(name)
     if value is None:

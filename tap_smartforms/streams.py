@@ -263,7 +263,9 @@ class SiblingWriter:
         self._schemas_written = False
         self.counts = dict.fromkeys(self._streams, 0)
 
-    def write_page(self, page: Page, since: datetime.datetime | None, *, first: bool) -> list[Record]:
+    def write_page(
+        self, page: Page, since: datetime.datetime | None, *, first: bool
+    ) -> list[Record]:
         """Write the page's sibling records; return the responses to emit.
 
         Responses updated before ``since`` are dropped with their answers and
@@ -289,12 +291,12 @@ class SiblingWriter:
         self._schemas_written = True
         for stream in self._streams.values():
             if stream.selected:
-                stream._write_schema_message()  # noqa: SLF001 - see class docstring
+                stream._write_schema_message()  # private SDK API: see class docstring
 
     def _write(self, name: str, records: list[Record]) -> None:
         stream = self._streams[name]
         if not stream.selected or not records:
             return
         for record in records:
-            stream._write_record_message(record)  # noqa: SLF001 - see class docstring
+            stream._write_record_message(record)  # private SDK API: see class docstring
         self.counts[name] += len(records)

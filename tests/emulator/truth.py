@@ -63,6 +63,13 @@ class SourceSnapshot:
     responses: list[StoredResponse]
 
 
+def value_json(value: Any) -> str | None:
+    """The answer's value as compact JSON text; null stays null (data-model.md, answers)."""
+    if value is None:
+        return None
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def value_text(value: Any) -> str | None:
     """The readable rendering of an answer value (data-model.md, answers)."""
     if value is None:
@@ -174,7 +181,7 @@ def response_records(
                 "data_source_id": ds_id,
                 "label": label if label is not None else question.get("label"),
                 "type": kind if kind is not None else question.get("type"),
-                "value": answer.get("value"),
+                "value": value_json(answer.get("value")),
                 "value_text": value_text(answer.get("value")),
                 "response_updated_at": updated_at,
             }
