@@ -93,9 +93,10 @@ def main(argv: list[str] | None = None) -> int:
             responses=args.responses,
             answers_per_response=args.answers_per_response,
             messy=args.messy,
-            seed=args.seed,
+            # Distinct seeds: forms generated from one seed would share their ids.
+            seed=args.seed + index,
         )
-        for _ in range(args.forms)
+        for index in range(args.forms)
     ]
     emulator = Emulator(
         specs,
