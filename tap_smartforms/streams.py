@@ -28,6 +28,7 @@ from singer_sdk import typing as th
 
 from tap_smartforms.errors import DataSourceError
 from tap_smartforms.mapping import Page, Record
+from tap_smartforms.output import RecordWriter
 from tap_smartforms.pagination import OffsetPager, iter_pages
 
 if TYPE_CHECKING:
@@ -251,17 +252,18 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 class SiblingWriter:
     """Writes the page loop's records of forms, questions, answers and attachments.
 
-    Goes through each stream's own SDK pipeline (``_write_record_message``: field
-    selection, stream maps, type conformance), so only the per-response child-sync
-    machinery is skipped. SCHEMA messages go out once, before the first record.
+    Each stream's records go out through its ``RecordWriter`` (output.py), which
+    honours field selection and stream maps; only the per-response child-sync
+    machinery of the SDK is skipped. SCHEMA messages go out once, before the first
+    record.
     """
 
     def __init__(self, streams: Mapping[str, Stream]) -> None:
-        self._streams = {
-            name: streams[name] for name in ("forms", "questions", "answers", "attachments")
+        self._writers = {
+            name: RecordWriter(streams[name])
+            for name in ("forms", "questions", "answers", "attachments")
         }
         self._schemas_written = False
-        self.counts = dict.fromkeys(self._streams, 0)
 
     def write_page(
         self, page: Page, since: datetime.datetime | None, *, first: bool
@@ -273,30 +275,21 @@ class SiblingWriter:
         """
         self._write_schemas()
         if first and page.form is not None:
-            self._write("forms", [page.form])
-            self._write("questions", page.questions)
+            self._writers["forms"].write([page.form])
+            self._writers["questions"].write(page.questions)
         kept = [
             bundle
             for bundle in page.responses
             if since is None or bundle.updated_at is None or bundle.updated_at >= since
         ]
-        for bundle in kept:
-            self._write("answers", bundle.answers)
-            self._write("attachments", bundle.attachments)
+        self._writers["answers"].write([a for bundle in kept for a in bundle.answers])
+        self._writers["attachments"].write([a for bundle in kept for a in bundle.attachments])
         return [bundle.record for bundle in kept]
 
     def _write_schemas(self) -> None:
         if self._schemas_written:
             return
         self._schemas_written = True
-        for stream in self._streams.values():
-            if stream.selected:
-                stream._write_schema_message()  # private SDK API: see class docstring
-
-    def _write(self, name: str, records: list[Record]) -> None:
-        stream = self._streams[name]
-        if not stream.selected or not records:
-            return
-        for record in records:
-            stream._write_record_message(record)  # private SDK API: see class docstring
-        self.counts[name] += len(records)
+        for writer in self._writers.values():
+            if writer.stream.selected:
+                writer.stream._write_schema_message()  # private SDK API: see module docstring

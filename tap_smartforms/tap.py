@@ -9,6 +9,7 @@ from functools import cached_property
 
 import requests
 from singer_sdk import Stream, Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_smartforms import settings as settings_module
@@ -37,6 +38,9 @@ class TapSmartForms(Tap):
     name = "tap-smartforms"
     package_name = "tap-smartforms"
     config_jsonschema = settings_module.CONFIG_SCHEMA
+    # SCHEMA, STATE and the records that take the SDK's path (output.py) are written
+    # with msgspec: the SDK's own faster writer.
+    message_writer_class = MsgSpecWriter
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         self.sync_started_at = datetime.datetime.now(datetime.timezone.utc)

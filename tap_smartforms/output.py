@@ -1,0 +1,88 @@
+"""RECORD output, a page at a time: the one place records leave the tap.
+
+Why not the SDK's per-record path (``Stream._write_record_message``): for each record
+it drops deselected fields, conforms every value to the schema, runs the stream
+maps, builds a message object, serialises it and flushes stdout: several times the
+cost of fetching, parsing and shaping the record (sdk-notes.md, "Cost per record").
+
+Our records leave ``mapping.py`` already in their schema's types (a test holds the
+SDK's type conformance to be a no-op on them), so when a stream has no stream map
+and no flattening, there is nothing left to do but serialise: each record is
+encoded once with msgspec and a page's records go out in one write. When a stream
+does have a map, an alias or flattening, its records take the SDK's own path, so
+those features behave exactly as in any SDK tap. Either way field selection is
+honoured and SCHEMA is written by the SDK.
+"""
+
+from __future__ import annotations
+
+import datetime
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import msgspec
+from singer_sdk import Stream
+from singer_sdk.mapper import SameRecordTransform
+
+from tap_smartforms.mapping import Record
+
+_encode = msgspec.json.Encoder().encode
+
+
+class RecordWriter:
+    """Writes one stream's records, many at a time."""
+
+    def __init__(self, stream: Stream) -> None:
+        self.stream = stream
+        self._fast: bool | None = None  # decided on first use: maps are set up late
+        self._deselected: tuple[str, ...] = ()
+
+    def write(self, records: Sequence[Record]) -> None:
+        if not records or not self.stream.selected:
+            return
+        if self._fast is None:
+            self._prepare()
+        if self._fast:
+            self._write_fast(records)
+        else:
+            for record in records:
+                self.stream._write_record_message(record)  # SDK path: maps, flattening
+
+    def _prepare(self) -> None:
+        stream = self.stream
+        maps = stream.stream_maps
+        self._fast = (
+            len(maps) == 1
+            and type(maps[0]) is SameRecordTransform
+            and maps[0].stream_alias == stream.name
+            and not maps[0].flattening_enabled
+        )
+        self._deselected = tuple(
+            name
+            for name in stream.schema.get("properties", {})
+            if not stream.mask.get(("properties", name), True)
+        )
+
+    def _write_fast(self, records: Sequence[Record]) -> None:
+        extracted = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        head = b'{"type":"RECORD","stream":' + _encode(self.stream.name) + b',"record":'
+        tail_fields: dict[str, Any] = {"time_extracted": extracted}
+        version = self.stream._stream_version  # set only with ACTIVATE_VERSION
+        if version is not None:
+            tail_fields["version"] = version
+        tail = b"," + _encode(tail_fields)[1:] + b"\n"
+        deselected = self._deselected
+        if deselected:
+            records = [_without(record, deselected) for record in records]
+        body = b"".join([head + _encode(record) + tail for record in records])
+        # SCHEMA and STATE go through the SDK's writer; flush its buffer first so
+        # the order on stdout is the order of the calls.
+        sys.stdout.flush()
+        sys.stdout.buffer.write(body)
+        sys.stdout.buffer.flush()
+        self.stream.state_manager.is_flushed = False
+
+
+def _without(record: Record, names: tuple[str, ...]) -> Record:
+    return {key: value for key, value in record.items() if key not in names}
