@@ -31,10 +31,13 @@ class RunReport:
     clock: Callable[[], float] = time.monotonic
     sources: dict[str, SourceProgress] = field(default_factory=dict)
 
-    def start(self, data_source_id: str) -> SourceProgress:
-        progress = SourceProgress(data_source_id, started_at=self.clock())
-        progress.last_logged_at = progress.started_at
-        self.sources[data_source_id] = progress
+    def progress(self, data_source_id: str) -> SourceProgress:
+        """The data source's progress, started the first time it is asked for (when
+        its first page or failure arrives: with parallel workers, not all at once)."""
+        if (progress := self.sources.get(data_source_id)) is None:
+            progress = SourceProgress(data_source_id, started_at=self.clock())
+            progress.last_logged_at = progress.started_at
+            self.sources[data_source_id] = progress
         return progress
 
     def page_done(self, progress: SourceProgress, responses: int, total: int | None) -> None:

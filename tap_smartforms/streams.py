@@ -1,35 +1,37 @@
 """The five streams, and the page loop that feeds them all from one request per page.
 
-How records flow (the one place where we go around the SDK's per-record children):
+How records flow (the one place where we go around the SDK's sync loop):
 
 * ``responses`` is the only stream that reads the API. It is partitioned by data
-  source (one bookmark each) and walks that data source's pages.
+  source (one bookmark each). Its ``_sync_records`` has worker threads walk the
+  data sources' pages side by side (parallel.py) and writes each page as it
+  arrives, from the one main thread.
 * Each page carries the form, its questions, and every response with its answers
   and attachments. The SDK's child streams would sync once per response (a SCHEMA
   message, log lines and set-up every time: several times the cost of the record
-  itself, see sdk-notes.md), so instead the page loop hands each page's records to
-  the other four streams through ``SiblingWriter``, which still goes through each
-  stream's own SDK record pipeline (selection, stream maps, typing).
+  itself, see sdk-notes.md), so instead ``PageWriter`` writes each page's records
+  of all five streams, through output.py (which keeps field selection and stream
+  maps working).
 * The other four streams are declared children of ``responses`` so the SDK never
   syncs them on its own, and selecting any of them makes ``responses`` run.
 * Order per page: forms and questions (first page only), then answers and
-  attachments, then the responses themselves. STATE follows responses, so a STATE
-  message never covers a record that has not been written.
+  attachments, then the responses, then STATE, so a STATE message never covers a
+  record that has not been written.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream
 from singer_sdk import typing as th
 
-from tap_smartforms.errors import DataSourceError
-from tap_smartforms.mapping import Page, Record
+from tap_smartforms.mapping import Page, Record, ResponseBundle
 from tap_smartforms.output import RecordWriter
 from tap_smartforms.pagination import OffsetPager, iter_pages
+from tap_smartforms.parallel import PageSource, SourceFailed, SourceFinished, fetch_in_parallel
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -109,40 +111,101 @@ class ResponsesStream(Stream):
         return ()
 
     def get_records(self, context: Context | None) -> Iterator[Record]:
-        assert context is not None  # always partitioned by data source
-        data_source_id = str(context["data_source_id"])
-        run = self.smartforms_tap.run
-        client = run.clients[data_source_id]
-        since = self.get_starting_timestamp(context)
-        progress = run.report.start(data_source_id)
-        pager = OffsetPager(self.smartforms_tap.settings.page_size)
-        # Only forms or questions wanted: the first page has all they need.
+        # Never called: _sync_records below writes this stream's records itself.
+        raise NotImplementedError("responses are written by ResponsesStream._sync_records")
+
+    def _sync_records(
+        self, context: Context | None = None, *, write_messages: bool = True
+    ) -> Generator[Record, Any, Any]:
+        """Sync every data source at once, writing pages as they arrive.
+
+        Overrides the SDK's private loop (which walks partitions one after another
+        and handles one record at a time) because data sources are fetched side by
+        side (parallel.py) and their pages arrive interleaved. What the SDK's loop
+        does for state is kept: one bookmark per data source (partition), advanced
+        only by records already written, STATE after each page, and a data source's
+        bookmark finalized only when all its pages are in.
+        """
+        tap = self.smartforms_tap
+        contexts = {str(c["data_source_id"]): c for c in self.partitions}
+        since = {}
+        for data_source_id, partition in contexts.items():
+            self._write_starting_replication_value(partition)
+            since[data_source_id] = self.get_starting_timestamp(partition)
         only_first = not any(
-            self.smartforms_tap.streams[name].selected
-            for name in ("responses", "answers", "attachments")
+            tap.streams[name].selected for name in ("responses", "answers", "attachments")
         )
-        try:
-            pages = iter_pages(
+        run = tap.run
+        pages_done = dict.fromkeys(contexts, 0)
+        written = 0
+        with self.get_record_counter() as counter:
+            events = fetch_in_parallel(
+                {
+                    data_source_id: self._page_source(
+                        data_source_id, since[data_source_id], only_first
+                    )
+                    for data_source_id in contexts
+                },
+                workers=tap.settings.parallel_data_sources,
+                pages_waiting=tap.settings.parallel_data_sources,
+            )
+            for event in events:
+                data_source_id = event.data_source_id
+                partition = contexts[data_source_id]
+                progress = run.report.progress(data_source_id)
+                client = run.clients[data_source_id]
+                if isinstance(event, SourceFailed):
+                    run.report.fail(progress, str(event.error), client.counters.retries)
+                    self._keep_bookmark(partition)
+                    continue
+                if isinstance(event, SourceFinished):
+                    run.report.finish(progress, client.counters.retries)
+                    self._finalize_state(self.get_context_state(partition))
+                    continue
+                page = event.page
+                pages_done[data_source_id] += 1
+                kept = run.pages.write_page(
+                    page, since[data_source_id], first=pages_done[data_source_id] == 1
+                )
+                if kept and self.selected:
+                    newest = max(kept, key=_updated_at_or_earliest)
+                    self._increment_stream_state(newest.record, context=partition)
+                    counter.increment(len(kept))
+                    written += len(kept)
+                    self._check_max_record_limit(current_record_index=written)
+                if write_messages:
+                    self._write_state_message()
+                run.report.page_done(progress, len(kept), page.total)
+        self._finalize_state(self.stream_state)
+        if write_messages:
+            self._write_state_message()
+        yield from ()
+
+    def _page_source(
+        self, data_source_id: str, since: datetime.datetime | None, only_first: bool
+    ) -> PageSource:
+        """The pages of one data source, for a worker thread to walk."""
+        client = self.smartforms_tap.run.clients[data_source_id]
+
+        def pages() -> Iterator[Page]:
+            return iter_pages(
                 lambda offset, limit: client.fetch_page(
                     offset=offset, limit=limit, updated_from=since
                 ),
-                pager,
+                OffsetPager(self.smartforms_tap.settings.page_size),
                 only_first=only_first,
             )
-            for page in pages:
-                kept = run.siblings.write_page(page, since, first=pager.pages == 1)
-                yield from kept
-                run.report.page_done(progress, len(kept), page.total)
-        except DataSourceError as error:
-            run.report.fail(progress, str(error), client.counters.retries)
-            self._keep_bookmark(context)
-            return
-        run.report.finish(progress, client.counters.retries)
+
+        return pages
 
     def _keep_bookmark(self, context: Context) -> None:
         """A failed data source must not move its bookmark: it may not have seen
         every response updated since, so drop what this run observed."""
         self.get_context_state(context).pop("progress_markers", None)
+
+
+def _updated_at_or_earliest(bundle: ResponseBundle) -> datetime.datetime:
+    return bundle.updated_at or datetime.datetime.min.replace(tzinfo=datetime.timezone.utc)
 
 
 class _FedByPages(Stream):
@@ -249,26 +312,26 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 )
 
 
-class SiblingWriter:
-    """Writes the page loop's records of forms, questions, answers and attachments.
+class PageWriter:
+    """Writes each page's records of all five streams, in the order that keeps STATE
+    honest: forms and questions (first page), answers and attachments, then the
+    responses themselves, so a bookmark never covers a response whose answers are
+    not out yet.
 
     Each stream's records go out through its ``RecordWriter`` (output.py), which
-    honours field selection and stream maps; only the per-response child-sync
-    machinery of the SDK is skipped. SCHEMA messages go out once, before the first
-    record.
+    honours field selection and stream maps; only the SDK's per-response child-sync
+    machinery is skipped. The four page-fed streams' SCHEMA messages go out once,
+    before their first record (``responses`` gets its own from the SDK's sync).
     """
 
     def __init__(self, streams: Mapping[str, Stream]) -> None:
-        self._writers = {
-            name: RecordWriter(streams[name])
-            for name in ("forms", "questions", "answers", "attachments")
-        }
+        self._writers = {name: RecordWriter(streams[name]) for name in _STREAM_NAMES}
         self._schemas_written = False
 
     def write_page(
         self, page: Page, since: datetime.datetime | None, *, first: bool
-    ) -> list[Record]:
-        """Write the page's sibling records; return the responses to emit.
+    ) -> list[ResponseBundle]:
+        """Write the page's records; return the responses kept.
 
         Responses updated before ``since`` are dropped with their answers and
         attachments: the server may ignore ``updatedFrom``, so we filter here too.
@@ -284,12 +347,16 @@ class SiblingWriter:
         ]
         self._writers["answers"].write([a for bundle in kept for a in bundle.answers])
         self._writers["attachments"].write([a for bundle in kept for a in bundle.attachments])
-        return [bundle.record for bundle in kept]
+        self._writers["responses"].write([bundle.record for bundle in kept])
+        return kept
 
     def _write_schemas(self) -> None:
         if self._schemas_written:
             return
         self._schemas_written = True
-        for writer in self._writers.values():
-            if writer.stream.selected:
+        for name, writer in self._writers.items():
+            if name != "responses" and writer.stream.selected:
                 writer.stream._write_schema_message()  # private SDK API: see module docstring
+
+
+_STREAM_NAMES = ("forms", "questions", "answers", "attachments", "responses")

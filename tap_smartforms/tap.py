@@ -19,16 +19,16 @@ from tap_smartforms.errors import REDACTOR, install_redactor
 from tap_smartforms.ratelimit import SlidingWindowLimiter
 from tap_smartforms.report import RunReport
 from tap_smartforms.settings import TapSettings
-from tap_smartforms.streams import STREAM_TYPES, SiblingWriter
+from tap_smartforms.streams import STREAM_TYPES, PageWriter
 
 
 @dataclass
 class SyncRun:
     """What one run shares across streams: a client (and so one authenticator,
-    one request budget) per data source, the sibling writer and the report."""
+    one request budget) per data source, the page writer and the report."""
 
     clients: dict[str, DataSourceClient]
-    siblings: SiblingWriter
+    pages: PageWriter
     report: RunReport
 
 
@@ -75,7 +75,7 @@ class TapSmartForms(Tap):
                 source.data_source_id: self._client_for(source)
                 for source in self.settings.data_sources
             },
-            siblings=SiblingWriter(self.streams),
+            pages=PageWriter(self.streams),
             report=RunReport(self.logger),
         )
 
