@@ -3,10 +3,10 @@
     .venv/bin/python scripts/benchmark.py            # all three parts
     .venv/bin/python scripts/benchmark.py --part a   # one part (a, b or c)
 
-Each part generates its workload on the local emulator (in this process), runs the
-real tap as a subprocess with stdout to /dev/null, and reads the child's own CPU
-time and peak memory from the kernel (os.wait4), so the emulator's work is never
-counted against the tap.
+Each part generates its workload on the local emulator (in this process) and runs
+the real tap as a subprocess with stdout to /dev/null, started through
+scripts/measure.py, which reads the child's own CPU time and peak memory from the
+kernel (os.wait4): the emulator's work and memory are never counted against the tap.
 
 (a) throughput: one form, 20,000 responses x 20 answers, no latency. The tap's CPU
     seconds against the plain-Python floor (scripts/plain_python_floor.py: requests +
@@ -21,14 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,18 +66,15 @@ def floor_command(config_path: Path) -> list[str]:
 
 
 def run_measured(arguments: list[str], workdir: Path) -> Measured:
-    """Run a contender with stdout to /dev/null; its own CPU time and peak RSS."""
+    """Run a contender with stdout to /dev/null; its own time and peak RSS."""
     log_path = workdir / "stderr.log"
-    with open(os.devnull, "wb") as devnull, open(log_path, "wb") as log:
-        started = time.perf_counter()
-        process = subprocess.Popen(arguments, stdout=devnull, stderr=log, cwd=ROOT)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-    exit_code = os.waitstatus_to_exitcode(status)
-    if exit_code != 0:
+    measure = [PYTHON, str(ROOT / "scripts" / "measure.py"), str(log_path), *arguments]
+    report = json.loads(subprocess.run(measure, capture_output=True, check=True, cwd=ROOT).stdout)
+    if report["exit_code"] != 0:
         tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-5:]
-        raise SystemExit(f"{' '.join(arguments[1:3])} exited {exit_code}:\n" + "\n".join(tail))
-    return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+        command = " ".join(arguments[1:3])
+        raise SystemExit(f"{command} exited {report['exit_code']}:\n" + "\n".join(tail))
+    return Measured(report["wall_seconds"], report["cpu_seconds"], report["peak_rss_mb"])
 
 
 def record_count(emulator: Emulator) -> int:
@@ -128,6 +121,8 @@ def concurrency(workdir: Path) -> list[str]:
     requests_needed = CONCURRENCY_SOURCES * CONCURRENCY_PAGES
     ideal = requests_needed * CONCURRENCY_LATENCY / CONCURRENCY_WORKERS
     busiest = max(stats.max_requests_in_any_60s_window_by_ds.values())
+    arrivals = [entry.time for entry in stats.request_log]
+    fetching = max(arrivals) + CONCURRENCY_LATENCY - min(arrivals)
     return [
         f"(b) concurrency: {CONCURRENCY_SOURCES} data sources x {CONCURRENCY_PAGES} pages, "
         f"{CONCURRENCY_LATENCY * 1000:.0f} ms latency, {CONCURRENCY_WORKERS} workers",
@@ -135,45 +130,22 @@ def concurrency(workdir: Path) -> list[str]:
         f"    tap-smartforms wall time                  {measured.wall_seconds:6.2f} s "
         f"({stats.data_requests} data requests)",
         f"    ratio tap/ideal     {measured.wall_seconds / ideal:6.2f}x   (goal <= 1.3x)",
+        f"    of which first request to last reply {fetching:6.2f} s "
+        f"({fetching / ideal:.2f}x ideal); the rest is Python and SDK start-up",
         f"    429 replies {stats.served_429}; most requests by one token in any 60 s: "
         f"{busiest} (budget 100)",
     ]
 
 
-@contextmanager
-def emulator_process(workdir: Path, *arguments: str) -> Iterator[Path]:
-    """The emulator in a process of its own; yields its ready tap config file.
-
-    Part (c) needs it: a child's peak RSS as the kernel reports it includes the
-    memory it shared with this process when forked, so an in-process emulator
-    holding 100,000 responses would be counted against the tap.
-    """
-    config = workdir / f"emulator-{time.monotonic_ns()}.json"
-    process = subprocess.Popen(
-        [PYTHON, "-m", "tests.emulator", "--write-config", str(config), *arguments],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while not config.exists():  # written once the emulator listens
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the emulator did not start")
-            time.sleep(0.1)
-        yield config
-    finally:
-        process.terminate()
-        process.wait()
-
-
 def memory(workdir: Path) -> list[str]:
     peaks = {}
     for responses in (10_000, 100_000):
-        form = ("--forms", "1", "--responses", str(responses), "--plain")
-        options = ("--answers-per-response", "5", "--rate-limit", "0", "--seed", "3")
-        with emulator_process(workdir, *form, *options) as config:
-            peaks[responses] = run_measured(tap_command(config), workdir).peak_rss_mb
+        spec = FormSpec(responses=responses, answers_per_response=5, messy=False, seed=3)
+        with Emulator(forms=[spec], rate_limit_per_minute=None) as emulator:
+            config = emulator.tap_config(token_store_path=str(workdir / "tokens-c.json"))
+            peaks[responses] = run_measured(
+                tap_command(write_config(config, workdir, f"c-{responses}")), workdir
+            ).peak_rss_mb
     ratio = peaks[100_000] / peaks[10_000]
     return [
         "(c) memory: peak RSS of the tap, 1 form, 5 answers per response",
