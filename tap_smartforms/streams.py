@@ -131,6 +131,11 @@ class ResponsesStream(Stream):
         since = {}
         for data_source_id, partition in contexts.items():
             self._write_starting_replication_value(partition)
+            # Per partition: the SDK caps a bookmark only by its own state's signpost
+            # (sync() writes one for the stream as a whole, which no partition reads).
+            self._write_replication_key_signpost(
+                partition, self.get_replication_key_signpost(partition)
+            )
             since[data_source_id] = self.get_starting_timestamp(partition)
         only_first = not any(
             tap.streams[name].selected for name in ("responses", "answers", "attachments")
