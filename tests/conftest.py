@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,17 @@ def by_key(records: list[dict[str, Any]], stream: str) -> dict[tuple[Any, ...], 
     return dict(zip(keys(records, stream), records, strict=True))
 
 
+def config_secrets(config: dict[str, Any]) -> list[str]:
+    """The secrets a tap config holds: client secrets and refresh tokens."""
+    secrets = [config.get("client_secret", "")] + [
+        entry.get(name, "")
+        for entry in config.get("data_sources", [])
+        if isinstance(entry, dict)
+        for name in ("refresh_token", "client_secret")
+    ]
+    return [secret for secret in secrets if secret]
+
+
 def assert_no_secrets(texts: list[str], secrets: list[str]) -> None:
     """No minted token and no configured secret anywhere in what the tap printed."""
     for text in texts:
@@ -88,13 +100,7 @@ def run_tap(tmp_path: Path) -> Any:
         completed = subprocess.run(
             command, capture_output=True, text=True, timeout=TAP_TIMEOUT_SECONDS, check=False
         )
-        secrets = [config.get("client_secret", "")] + [
-            entry.get(name, "")
-            for entry in config.get("data_sources", [])
-            if isinstance(entry, dict)
-            for name in ("refresh_token", "client_secret")
-        ]
-        assert_no_secrets([completed.stdout, completed.stderr], [s for s in secrets if s])
+        assert_no_secrets([completed.stdout, completed.stderr], config_secrets(config))
         messages = []
         if completed.stdout and not any(a in args for a in ("--about", "--discover")):
             messages = [json.loads(line) for line in completed.stdout.splitlines() if line]
@@ -117,3 +123,127 @@ def emulator() -> Iterator[Any]:
     yield make
     for emu in started:
         emu.stop()
+
+
+# ------------------------------------------------------------------ Meltano
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MELTANO_ENVIRONMENT = "demo"  # meltano.yml's default environment
+MELTANO_TIMEOUT_SECONDS = 300
+
+
+def meltano_env_prefix(plugin_name: str) -> str:
+    """The prefix of a plugin's setting variables, derived from its name as Meltano does."""
+    return re.sub(r"[^A-Za-z0-9]", "_", plugin_name).upper()
+
+
+def plugin_env(plugin_name: str, config: Mapping[str, Any]) -> dict[str, str]:
+    """Settings as the plugin's environment variables: how users keep secrets out of
+    meltano.yml (in .env), and how these tests hand Meltano an emulator's config."""
+    prefix = meltano_env_prefix(plugin_name)
+    return {
+        f"{prefix}_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+        for name, value in config.items()
+    }
+
+
+def tap_about(output_format: str) -> str:
+    """What ``tap-smartforms --about --format=<output_format>`` prints."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "tap_smartforms", "--about", f"--format={output_format}"],
+        capture_output=True,
+        text=True,
+        timeout=TAP_TIMEOUT_SECONDS,
+        check=True,
+    )
+    return completed.stdout
+
+
+def responses_bookmarks(state: dict[str, Any]) -> dict[str, str]:
+    """The ``responses`` bookmark of each data source in a Singer state."""
+    partitions = state["bookmarks"]["responses"].get("partitions", [])
+    return {
+        partition["context"]["data_source_id"]: partition["replication_key_value"]
+        for partition in partitions
+        if "replication_key_value" in partition
+    }
+
+
+@dataclass(frozen=True)
+class MeltanoProject:
+    """The repository's Meltano project (its meltano.yml) with a system directory of its own.
+
+    Plugin venvs, the system database (so the state) and run files live under
+    ``sys_dir`` (MELTANO_SYS_DIR_ROOT), so the tests start from no state and never
+    touch the developer's .meltano/ or the demo's.
+    """
+
+    sys_dir: Path
+    root: Path = REPO_ROOT
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        # Settings come only from meltano.yml and `extra`, never from the caller's shell.
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("MELTANO_", "TAP_SMARTFORMS", "TARGET_"))
+        }
+        return {
+            **inherited,
+            "MELTANO_PROJECT_ROOT": str(self.root),
+            "MELTANO_SYS_DIR_ROOT": str(self.sys_dir),
+            "MELTANO_DATABASE_URI": f"sqlite:///{self.sys_dir / 'meltano.db'}",
+            "MELTANO_ENVIRONMENT": MELTANO_ENVIRONMENT,
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            **(extra or {}),
+        }
+
+    def command(self, *args: str) -> list[str]:
+        return [str(Path(sys.executable).with_name("meltano")), *args]
+
+    def run(
+        self, *args: str, env: Mapping[str, str] | None = None, secrets: Sequence[str] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``meltano <args>`` to the end; its output is scanned for secrets."""
+        completed = subprocess.run(
+            self.command(*args),
+            cwd=self.root,
+            env=self.env(env),
+            capture_output=True,
+            text=True,
+            timeout=MELTANO_TIMEOUT_SECONDS,
+            check=False,
+        )
+        assert_no_secrets([completed.stdout, completed.stderr], list(secrets))
+        return completed
+
+    def start(self, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
+        """Start ``meltano <args>`` and return at once (for runs side by side)."""
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=self.root,
+            env=self.env(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def state_id(self, extractor: str, loader: str, suffix: str) -> str:
+        """The state ID `meltano run --state-id-suffix <suffix> <extractor> <loader>` uses."""
+        return f"{MELTANO_ENVIRONMENT}:{extractor}-to-{loader}:{suffix}"
+
+    def state(self, state_id: str) -> dict[str, Any]:
+        """The Singer state Meltano saved under ``state_id``."""
+        result = self.run("state", "get", state_id)
+        assert result.returncode == 0, result.stderr[-3000:]
+        state: dict[str, Any] = json.loads(result.stdout)["singer_state"]
+        return state
+
+
+@pytest.fixture(scope="session")
+def meltano(tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
+    """The Meltano project, every plugin installed once per test session."""
+    project = MeltanoProject(tmp_path_factory.mktemp("meltano-system"))
+    installed = project.run("install")
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return project
