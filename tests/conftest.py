@@ -73,9 +73,9 @@ def assert_no_secrets(texts: list[str], secrets: list[str]) -> None:
             assert secret not in text, "a configured secret leaked into the output"
 
 
-@pytest.fixture
-def run_tap(tmp_path: Path) -> Any:
-    """Run ``python -m tap_smartforms`` as a subprocess; every run is scanned for secrets."""
+def tap_runner(workdir: Path) -> Any:
+    """A function running ``python -m tap_smartforms`` as a subprocess, its files in
+    ``workdir``; every run is scanned for secrets."""
     counter = iter(range(1_000_000))
 
     def run(
@@ -86,15 +86,15 @@ def run_tap(tmp_path: Path) -> Any:
         args: tuple[str, ...] = (),
     ) -> TapRun:
         number = next(counter)
-        config_path = tmp_path / f"config-{number}.json"
+        config_path = workdir / f"config-{number}.json"
         config_path.write_text(json.dumps(config))
         command = [sys.executable, "-m", "tap_smartforms", "--config", str(config_path), *args]
         if state is not None:
-            state_path = tmp_path / f"state-{number}.json"
+            state_path = workdir / f"state-{number}.json"
             state_path.write_text(json.dumps(state))
             command += ["--state", str(state_path)]
         if catalog is not None:
-            catalog_path = tmp_path / f"catalog-{number}.json"
+            catalog_path = workdir / f"catalog-{number}.json"
             catalog_path.write_text(json.dumps(catalog))
             command += ["--catalog", str(catalog_path)]
         completed = subprocess.run(
@@ -107,6 +107,12 @@ def run_tap(tmp_path: Path) -> Any:
         return TapRun(completed.returncode, completed.stdout, completed.stderr, messages)
 
     return run
+
+
+@pytest.fixture
+def run_tap(tmp_path: Path) -> Any:
+    """Run ``python -m tap_smartforms`` as a subprocess; every run is scanned for secrets."""
+    return tap_runner(tmp_path)
 
 
 @pytest.fixture
