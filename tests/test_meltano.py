@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -27,8 +28,10 @@ from psycopg.rows import dict_row
 
 from tap_smartforms.timestamps import parse_timestamp
 from tests.conftest import (
+    MELTANO_TIMEOUT_SECONDS,
     REPO_ROOT,
     MeltanoProject,
+    assert_no_secrets,
     config_secrets,
     plugin_env,
     responses_bookmarks,
@@ -455,3 +458,119 @@ def test_meltano_invoke_about_gives_the_tap_own_about(meltano):
     about = json.loads(result.stdout)
     assert about["name"] == "tap-smartforms"
     assert about == json.loads(tap_about("json"))
+
+
+# ------------------------------------------------------------------ scale-out
+
+
+@dataclass
+class ScaleOut:
+    """Two extractor instances of meltano.yml, run side by side into one warehouse."""
+
+    batches: dict[str, list[str]]
+    logs: dict[str, str]
+    states: dict[str, dict[str, Any]]
+    truth: Truth
+    loaded: dict[str, list[Row]]
+
+    def truth_data_sources(self) -> list[str]:
+        return [form["data_source_id"] for form in self.truth["forms"]]
+
+
+SCALE_OUT_INSTANCES = ("tap-smartforms--batch-a", "tap-smartforms--batch-b")
+
+
+def start_instance(
+    meltano: MeltanoProject,
+    emu: Emulator,
+    warehouse: Warehouse,
+    instance: str,
+    batch: list[str],
+    state_suffix: str,
+) -> subprocess.Popen[str]:
+    """Start `meltano run <instance> <loader>` for a batch of the emulator's data sources."""
+    # What every batch shares goes in the tap's own variables (TAP_SMARTFORMS_*);
+    # each instance's data sources in its own (TAP_SMARTFORMS__BATCH_A_*).
+    shared = {k: v for k, v in emu.tap_config(page_size=10).items() if k != "data_sources"}
+    data_sources = [
+        {"url": emu.data_source_url(ds), "refresh_token": emu.refresh_token(ds)} for ds in batch
+    ]
+    env = {
+        **plugin_env("tap-smartforms", shared),
+        **plugin_env(instance, {"data_sources": data_sources}),
+        **warehouse.env(),
+    }
+    return meltano.start(
+        "run", "--state-id-suffix", state_suffix, instance, warehouse.loader, env=env
+    )
+
+
+def finish(process: subprocess.Popen[str], emu: Emulator) -> str:
+    """Wait for a started run; its log (stderr), checked for secrets."""
+    _, log = process.communicate(timeout=MELTANO_TIMEOUT_SECONDS)
+    secrets = [emu.client_secret] + [emu.refresh_token(ds) for ds in emu.data_source_ids]
+    assert_no_secrets([log], secrets)
+    assert process.returncode == 0, log[-5000:]
+    return log
+
+
+@pytest.fixture(scope="module")
+def scale_out(meltano: MeltanoProject) -> Iterator[ScaleOut]:
+    """The recipe of README "Scale-out": one instance runs first and alone (it creates
+    the tables), then every instance runs side by side on each schedule."""
+    warehouse = Postgres()
+    suffix = uuid.uuid4().hex[:12]
+    forms = [FormSpec(responses=30, seed=80 + n) for n in range(4)]
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        with Emulator(forms=forms) as emu:
+            ids = emu.data_source_ids
+            batches = {SCALE_OUT_INSTANCES[0]: ids[:2], SCALE_OUT_INSTANCES[1]: ids[2:]}
+            first, batch = next(iter(batches.items()))
+            processes.append(start_instance(meltano, emu, warehouse, first, batch, suffix))
+            finish(processes[-1], emu)
+            emu.insert_response(batch[0])
+            side_by_side = {}
+            for instance, batch in batches.items():
+                side_by_side[instance] = start_instance(
+                    meltano, emu, warehouse, instance, batch, suffix
+                )
+                processes.append(side_by_side[instance])
+            logs = {instance: finish(p, emu) for instance, p in side_by_side.items()}
+            truth = emu.truth()
+        yield ScaleOut(
+            batches=batches,
+            logs=logs,
+            states={
+                instance: meltano.state(meltano.state_id(instance, warehouse.loader, suffix))
+                for instance in batches
+            },
+            truth=truth,
+            loaded=table_rows(warehouse),
+        )
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        warehouse.drop()
+
+
+def test_scale_out_instances_run_side_by_side_into_one_warehouse(scale_out):
+    for stream in STREAMS:
+        loaded = [key(row, stream) for row in scale_out.loaded[stream]]
+        expected = {key(row, stream) for row in scale_out.truth[stream]}
+        assert len(loaded) == len(expected), f"{stream}: row count"
+        assert set(loaded) == expected, f"{stream}: primary keys"
+
+
+def test_each_scale_out_instance_syncs_exactly_its_data_sources(scale_out):
+    for instance, batch in scale_out.batches.items():
+        others = [ds for ds in scale_out.truth_data_sources() if ds not in batch]
+        log = scale_out.logs[instance]
+        assert all(f"data source {ds}" in log for ds in batch), instance
+        assert not any(ds in log for ds in others), instance
+
+
+def test_each_scale_out_instance_keeps_its_own_state(scale_out):
+    for instance, batch in scale_out.batches.items():
+        assert set(responses_bookmarks(scale_out.states[instance])) == set(batch), instance
