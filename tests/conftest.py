@@ -181,7 +181,8 @@ class MeltanoProject:
 
     Plugin venvs, the system database (so the state) and run files live under
     ``sys_dir`` (MELTANO_SYS_DIR_ROOT), so the tests start from no state and never
-    touch the developer's .meltano/ or the demo's.
+    touch the developer's .meltano/ or the demo's; settings come only from
+    meltano.yml and the variables a test passes.
     """
 
     sys_dir: Path
@@ -205,7 +206,10 @@ class MeltanoProject:
         }
 
     def command(self, *args: str) -> list[str]:
-        return [str(Path(sys.executable).with_name("meltano")), *args]
+        # An empty .env of our own: a developer's .env (real tokens) stays out of tests.
+        dotenv = self.sys_dir / "tests.env"
+        dotenv.touch()
+        return [str(Path(sys.executable).with_name("meltano")), "--env-file", str(dotenv), *args]
 
     def run(
         self, *args: str, env: Mapping[str, str] | None = None, secrets: Sequence[str] = ()
