@@ -26,8 +26,10 @@ READ_TIMEOUT_SECONDS = 90.0
 SCOPE_MISMATCH = "scope does not match"
 
 
-class PageTooLarge(Exception):
-    """413: this page would exceed the API's 5 MB body limit."""
+class PageTooLarge(DataSourceError):
+    """413: this page would exceed the API's 5 MB body limit. The pager asks for
+    fewer responses; only when a single response is too large does it end the
+    data source, with this message."""
 
 
 @dataclass
@@ -98,7 +100,11 @@ class DataSourceClient:
         if status == 200:
             return self._shape(response, offset)
         if status == 413:
-            raise PageTooLarge
+            raise PageTooLarge(
+                self.endpoint.data_source_id,
+                f"the response at offset {offset} alone exceeds the API's 5 MB reply "
+                "limit (HTTP 413), so it cannot be read; report it to the app vendor",
+            )
         if status == 429:
             retry_after = retry_after_seconds(response)
             if retry_after is not None:

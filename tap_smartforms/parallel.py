@@ -13,6 +13,7 @@ being fetched and ``pages_waiting`` pages are queued.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 
 from tap_smartforms.errors import DataSourceError
 from tap_smartforms.mapping import Page
+
+logger = logging.getLogger(__name__)
 
 # How often a worker blocked on a full queue checks whether the run was abandoned.
 _STOP_CHECK_SECONDS = 0.2
@@ -58,9 +61,9 @@ def fetch_in_parallel(
 ) -> Iterator[FetchEvent]:
     """Every data source's pages, in the order they arrive, then its end.
 
-    Each data source's pages come in their own order (one worker walks them); a
-    ``DataSourceError`` ends that data source only. Any other exception in a worker
-    is re-raised here. Closing the iterator early stops the workers.
+    Each data source's pages come in their own order (one worker walks them); any
+    error ends that data source only (``SourceFailed``). Closing the iterator early
+    stops the workers.
     """
     events: queue.Queue[FetchEvent | _WorkerCrashed] = queue.Queue(maxsize=max(1, pages_waiting))
     todo: queue.SimpleQueue[tuple[str, PageSource]] = queue.SimpleQueue()
@@ -84,6 +87,13 @@ def fetch_in_parallel(
                     return False
         except DataSourceError as error:
             return hand_over(SourceFailed(data_source_id, error))
+        except Exception as error:
+            # A reply we did not foresee, or a bug: one form must still not stop the
+            # others. The one-line reason names the error; the traceback goes to
+            # the debug log for the bug report.
+            logger.debug("data source %s failed unexpectedly", data_source_id, exc_info=True)
+            problem = f"unexpected {type(error).__name__}: {error}; please report it"
+            return hand_over(SourceFailed(data_source_id, DataSourceError(data_source_id, problem)))
         return hand_over(SourceFinished(data_source_id))
 
     def work() -> None:
@@ -95,7 +105,7 @@ def fetch_in_parallel(
                     return
                 if not walk(data_source_id, pages):
                     return
-        except BaseException as error:  # a bug, not a data source failing: the run stops
+        except BaseException as error:  # e.g. KeyboardInterrupt: the run stops
             hand_over(_WorkerCrashed(error))
 
     # Daemon threads: if the writer stops early, a worker stuck in a long retry

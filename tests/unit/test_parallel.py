@@ -5,8 +5,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
-import pytest
-
 from tap_smartforms.errors import DataSourceError
 from tap_smartforms.mapping import Page
 from tap_smartforms.parallel import (
@@ -55,13 +53,19 @@ def test_a_failing_source_ends_alone():
     assert isinstance(good[-1], SourceFinished)
 
 
-def test_a_bug_in_a_worker_stops_the_run():
+def test_an_unexpected_error_ends_only_its_data_source_with_one_line():
     def buggy() -> Iterator[Page]:
         raise KeyError("unexpected")
         yield  # pragma: no cover
 
-    with pytest.raises(KeyError):
-        list(fetch_in_parallel({"ds-1": buggy}, workers=1, pages_waiting=1))
+    events = list(
+        fetch_in_parallel({"ds-1": buggy, "ds-2": lambda: _pages(2)}, workers=2, pages_waiting=1)
+    )
+    (failure,) = [e for e in events if isinstance(e, SourceFailed)]
+    assert failure.data_source_id == "ds-1"
+    assert "KeyError" in failure.error.problem
+    assert "\n" not in str(failure.error)
+    assert isinstance([e for e in events if e.data_source_id == "ds-2"][-1], SourceFinished)
 
 
 def test_workers_wait_while_the_consumer_is_behind():
