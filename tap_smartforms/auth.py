@@ -7,10 +7,15 @@ endpoint's error body. Here one authenticator serves all five streams of a data
 source, keeps every rotated refresh token, refreshes ahead of expiry, holds a lock
 so only one refresh per chain is ever in flight, and turns every failure into a
 one-line message that names the data source and what to do.
+
+With a token store (``token_store.ChainKeeper``), each refresh runs under the
+store's lock: it first re-reads the store (another process may have rotated the
+chain meanwhile), and saves the rotated token before anything else happens.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -22,10 +27,17 @@ import requests
 from tap_smartforms import mapping
 from tap_smartforms.errors import REDACTOR, DataSourceError
 from tap_smartforms.retry import TransientError, retry_after_seconds, retry_transient
+from tap_smartforms.token_store import (
+    HeldToken,
+    RefreshTokenSource,
+    TokenStoreError,
+    fingerprint,
+)
 
 REAUTHORIZE_HINT = (
-    "repeat the Data Source authorization steps (README, 'Getting tokens') and put the "
-    "new refresh token in this data source's refresh_token setting"
+    "repeat the Data Source authorization steps (README, 'Getting tokens'), then give the "
+    "new code to tap-smartforms-auth or put the new refresh token in this data source's "
+    "refresh_token setting"
 )
 
 # Refresh this long before the access token expires, so a token never expires
@@ -44,8 +56,8 @@ class OAuthClient:
     client_secret: str
 
 
-# Called with each rotated refresh token the moment it arrives (the token store).
-RotationListener = Callable[[str], None]
+class _GrantRefused(Exception):
+    """invalid_grant: the refresh token sent is expired, revoked or already used."""
 
 
 class RefreshTokenAuthenticator(requests.auth.AuthBase):
@@ -58,18 +70,24 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         self,
         data_source_id: str,
         client: OAuthClient,
-        refresh_token: str,
+        refresh_token: str | None,
         *,
+        token_source: RefreshTokenSource | None = None,
+        expiry_warning_days: int = 0,
         session: requests.Session | None = None,
-        on_rotation: RotationListener | None = None,
         clock: Callable[[], float] = time.monotonic,
         logger: logging.Logger | None = None,
     ) -> None:
+        """``refresh_token`` is the configured one; with a ``token_source`` (the token
+        store) it is only where the chain started, and the store may hold a newer one."""
         self.data_source_id = data_source_id
         self._client = client
-        self._refresh_token = refresh_token
+        self._source = token_source
+        self._held: HeldToken | None = None
+        if token_source is None and refresh_token:
+            self._held = HeldToken(refresh_token, fingerprint(refresh_token), "config")
+        self._expiry_warning_days = expiry_warning_days
         self._session = session or requests.Session()
-        self._on_rotation = on_rotation
         self._clock = clock
         self._logger = logger or logging.getLogger(__name__)
         self._lock = threading.Lock()
@@ -79,9 +97,9 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         REDACTOR.register(client.client_secret, refresh_token)
 
     @property
-    def refresh_token(self) -> str:
+    def refresh_token(self) -> str | None:
         """The newest refresh token of the chain (the only one still worth keeping)."""
-        return self._refresh_token
+        return None if self._held is None else self._held.value
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.access_token()}"
@@ -103,15 +121,39 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 self._refresh()
 
     def _refresh(self) -> None:
+        first = self.refresh_count == 0
+        store_lock = self._source.locked() if self._source else contextlib.nullcontext()
+        try:
+            with store_lock:
+                self._refresh_holding_the_store()
+                if first and self._source is not None:
+                    warning = self._source.expiry_warning(self._expiry_warning_days)
+                    if warning:
+                        self._logger.warning("data source %s: %s", self.data_source_id, warning)
+        except TokenStoreError as error:
+            raise DataSourceError(self.data_source_id, str(error)) from None
+
+    def _refresh_holding_the_store(self) -> None:
+        if self._source is not None:
+            # Another process may have rotated the chain while this one waited for
+            # the lock: continue from its token, never from the one it spent.
+            self._hold(*self._source.pick(self._held))
         started = self._clock()
-        reply = retry_transient(
-            self._request_tokens,
-            describe=f"data source {self.data_source_id}: refreshing the access token",
-            logger=self._logger,
-            on_give_up=lambda problem: DataSourceError(
-                self.data_source_id, f"could not refresh the access token: {problem}"
-            ),
-        )
+        try:
+            reply = self._refresh_with_retries()
+        except _GrantRefused:
+            # The store may hold a newer token than the one refused (a run that
+            # rotated it on a copy of the store, or a stale configured token).
+            newer = None
+            if self._source is not None and self._held is not None:
+                newer = self._source.newer_than(self._held)
+            if newer is None:
+                raise self._grant_refused() from None
+            self._hold(newer, "the refresh token was refused; retrying with the token store's")
+            try:
+                reply = self._refresh_with_retries()
+            except _GrantRefused:
+                raise self._grant_refused() from None
         access_token = reply.get("access_token")
         if not isinstance(access_token, str) or not access_token:
             raise DataSourceError(
@@ -127,16 +169,64 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
 
         rotated = reply.get("refresh_token")
         # A reply without refresh_token leaves the current one valid (Atlassian).
-        if isinstance(rotated, str) and rotated and rotated != self._refresh_token:
+        is_rotated = isinstance(rotated, str) and bool(rotated) and rotated != self.refresh_token
+        if is_rotated:
+            assert isinstance(rotated, str)
+            assert self._held is not None
             REDACTOR.register(rotated)
-            self._refresh_token = rotated
-            if self._on_rotation is not None:
-                self._on_rotation(rotated)
+            self._keep(rotated, self._held)
         self._logger.info(
             "data source %s: access token refreshed (valid %.0f s%s)",
             self.data_source_id,
             lifetime,
-            ", refresh token rotated" if rotated else "",
+            ", refresh token rotated" if is_rotated else "",
+        )
+
+    def _hold(self, held: HeldToken, note: str | None) -> None:
+        REDACTOR.register(held.value)
+        self._held = held
+        if note:
+            self._logger.info("data source %s: %s", self.data_source_id, note)
+
+    def _keep(self, rotated: str, spent: HeldToken) -> None:
+        if self._source is None:
+            self._held = HeldToken(rotated, spent.origin, "config")
+            return
+        # Saved the moment it arrives: the token sent is spent, so this one is the
+        # chain's only future. If the store cannot take it, stop this data source
+        # now (it keeps the token for this run only) rather than spend more.
+        self._held = HeldToken(rotated, spent.origin, "store")
+        try:
+            self._held = self._source.keep(spent, rotated)
+        except TokenStoreError as error:
+            raise DataSourceError(
+                self.data_source_id,
+                f"the rotated refresh token could not be saved ({error}); fix that path "
+                f"or set token_store_path, and if the next run reports invalid_grant, "
+                f"{REAUTHORIZE_HINT}",
+            ) from None
+
+    def _refresh_with_retries(self) -> dict[str, object]:
+        if self._held is None:
+            raise DataSourceError(
+                self.data_source_id,
+                "no refresh token: set this data source's refresh_token, or run "
+                "tap-smartforms-auth",
+            )
+        return retry_transient(
+            self._request_tokens,
+            describe=f"data source {self.data_source_id}: refreshing the access token",
+            logger=self._logger,
+            on_give_up=lambda problem: DataSourceError(
+                self.data_source_id, f"could not refresh the access token: {problem}"
+            ),
+        )
+
+    def _grant_refused(self) -> DataSourceError:
+        return DataSourceError(
+            self.data_source_id,
+            "the refresh token was refused (invalid_grant: expired, revoked or "
+            f"already used); {REAUTHORIZE_HINT}",
         )
 
     def _request_tokens(self) -> dict[str, object]:
@@ -144,7 +234,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
             "grant_type": "refresh_token",
             "client_id": self._client.client_id,
             "client_secret": self._client.client_secret,
-            "refresh_token": self._refresh_token,
+            "refresh_token": self.refresh_token or "",
         }
         try:
             response = self._session.post(
@@ -168,11 +258,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         if status >= 400:
             code = mapping.error_code(body)
             if code == "invalid_grant":
-                raise DataSourceError(
-                    self.data_source_id,
-                    "the refresh token was refused (invalid_grant: expired, revoked or "
-                    f"already used); {REAUTHORIZE_HINT}",
-                )
+                raise _GrantRefused
             if code == "invalid_client":
                 raise DataSourceError(
                     self.data_source_id,

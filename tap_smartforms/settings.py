@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from tap_smartforms import mapping
+from tap_smartforms import mapping, token_store
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
 DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"  # noqa: S105 - a URL, not a secret
@@ -27,6 +27,8 @@ DEFAULT_REQUESTS_PER_MINUTE = 100  # the API's documented limit per token
 # holding many pages in memory at once.
 DEFAULT_PARALLEL_DATA_SOURCES = 8
 MAX_PARALLEL_DATA_SOURCES = 64
+# Days of notice before a token chain runs out (token_store.StoredChain.expiry_warning).
+DEFAULT_TOKEN_EXPIRY_WARNING_DAYS = 10
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -44,7 +46,8 @@ CONFIG_SCHEMA = th.PropertiesList(
                     "refresh_token",
                     th.StringType,
                     secret=True,
-                    description="This data source's OAuth refresh token.",
+                    description="This data source's OAuth refresh token (may be left out "
+                    "when tap-smartforms-auth stored it in the token store).",
                 ),
                 th.Property(
                     "client_id",
@@ -92,6 +95,14 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Where rotated refresh tokens are kept between runs.",
     ),
     th.Property(
+        "token_expiry_warning_days",
+        th.IntegerType,
+        default=DEFAULT_TOKEN_EXPIRY_WARNING_DAYS,
+        title="Token expiry warning days",
+        description="Warn this many days before a data source's authorization runs out "
+        "(90 days unused, 365 days after the first consent).",
+    ),
+    th.Property(
         "page_size",
         th.IntegerType,
         default=DEFAULT_PAGE_SIZE,
@@ -121,7 +132,7 @@ class DataSourceSettings:
     """One configured data source, with its credentials resolved."""
 
     endpoint: mapping.Endpoint
-    refresh_token: str
+    refresh_token: str | None  # None: the token store holds this data source's chain
     client_id: str
     client_secret: str
 
@@ -139,6 +150,7 @@ class TapSettings:
     requests_per_minute: int
     token_store_path: str | None
     parallel_data_sources: int = DEFAULT_PARALLEL_DATA_SOURCES
+    token_expiry_warning_days: int = DEFAULT_TOKEN_EXPIRY_WARNING_DAYS
 
 
 class SettingsError(ValueError):
@@ -199,30 +211,68 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         except TimestampError:
             problems.append("start_date: must be an ISO-8601 date-time, e.g. 2026-01-01T00:00:00Z")
 
+    warning_days = _bounded_int(
+        config,
+        "token_expiry_warning_days",
+        default=DEFAULT_TOKEN_EXPIRY_WARNING_DAYS,
+        low=0,
+        high=365,
+        problems=problems,
+    )
+
     store_path = config.get("token_store_path")
     if store_path is not None and not isinstance(store_path, str):
         problems.append("token_store_path: must be a path")
+        store_path = None
 
     sources = _data_sources(config, problems)
+    for where, source in sources:
+        if (
+            source.refresh_token is None
+            and isinstance(token_url, str)
+            and (problem := _missing_token_problem(source, token_url, store_path))
+        ):
+            problems.append(f"{where}: {problem}")
     if problems:
         raise SettingsError(problems)
     return TapSettings(
-        data_sources=tuple(sources),
+        data_sources=tuple(source for _, source in sources),
         oauth_token_url=token_url,
         start_date=start_date,
         page_size=page_size,
         requests_per_minute=per_minute,
         token_store_path=store_path or None,
         parallel_data_sources=parallel,
+        token_expiry_warning_days=warning_days,
     )
 
 
-def _data_sources(config: Mapping[str, Any], problems: list[str]) -> list[DataSourceSettings]:
+def _missing_token_problem(
+    source: DataSourceSettings, token_url: str, configured_store: str | None
+) -> str | None:
+    """Why a data source without refresh_token cannot run (None: the store has its chain)."""
+    store = token_store.TokenStore(token_store.store_path(configured_store))
+    key = token_store.EntryKey(token_url, source.client_id, source.data_source_id)
+    try:
+        if store.read(key) is not None:
+            return None
+    except token_store.TokenStoreError as error:
+        return f"refresh_token is missing and {error}"
+    return (
+        f"refresh_token is missing and the token store {store.path} has none for it; "
+        "set it, or run tap-smartforms-auth"
+    )
+
+
+def _data_sources(
+    config: Mapping[str, Any], problems: list[str]
+) -> list[tuple[str, DataSourceSettings]]:
+    """Each valid entry, with where it is in the config (for later messages)."""
     entries = config.get("data_sources")
     if not isinstance(entries, list) or not entries:
         problems.append("data_sources: required; list one entry (url, refresh_token) per form")
         return []
-    sources: list[DataSourceSettings] = []
+    sources: list[tuple[str, DataSourceSettings]] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(entries):
         where = f"data_sources[{index}]"
@@ -253,20 +303,25 @@ def _data_sources(config: Mapping[str, Any], problems: list[str]) -> list[DataSo
             name: entry.get(name) or (config.get(name) if name != "refresh_token" else None)
             for name in ("refresh_token", "client_id", "client_secret")
         }
+        # A missing refresh_token is looked up in the token store once the whole
+        # config is known (parse): tap-smartforms-auth may have put it there.
+        refresh_token = credentials.pop("refresh_token")
         missing = [
             name for name, value in credentials.items() if not isinstance(value, str) or not value
         ]
         for name in missing:
-            scope = "" if name == "refresh_token" else " (or the top-level setting)"
-            problems.append(f"{where}: {name} is missing{scope}")
+            problems.append(f"{where}: {name} is missing (or the top-level setting)")
         if missing:
             continue
         sources.append(
-            DataSourceSettings(
-                endpoint=endpoint,
-                refresh_token=str(credentials["refresh_token"]),
-                client_id=str(credentials["client_id"]),
-                client_secret=str(credentials["client_secret"]),
+            (
+                where,
+                DataSourceSettings(
+                    endpoint=endpoint,
+                    refresh_token=refresh_token if isinstance(refresh_token, str) else None,
+                    client_id=str(credentials["client_id"]),
+                    client_secret=str(credentials["client_secret"]),
+                ),
             )
         )
     return sources

@@ -20,6 +20,7 @@ from tap_smartforms.ratelimit import SlidingWindowLimiter
 from tap_smartforms.report import RunReport
 from tap_smartforms.settings import TapSettings
 from tap_smartforms.streams import STREAM_TYPES, PageWriter
+from tap_smartforms.token_store import EntryKey, RefreshTokenSource, TokenStore, store_path
 
 
 @dataclass
@@ -79,12 +80,23 @@ class TapSmartForms(Tap):
             report=RunReport(self.logger),
         )
 
+    @cached_property
+    def token_store(self) -> TokenStore:
+        return TokenStore(store_path(self.settings.token_store_path))
+
     def _client_for(self, source: settings_module.DataSourceSettings) -> DataSourceClient:
         session = requests.Session()
+        token_url = self.settings.oauth_token_url
         authenticator = RefreshTokenAuthenticator(
             source.data_source_id,
-            OAuthClient(self.settings.oauth_token_url, source.client_id, source.client_secret),
+            OAuthClient(token_url, source.client_id, source.client_secret),
             source.refresh_token,
+            token_source=RefreshTokenSource(
+                self.token_store,
+                EntryKey(token_url, source.client_id, source.data_source_id),
+                source.refresh_token,
+            ),
+            expiry_warning_days=self.settings.token_expiry_warning_days,
             session=session,
             logger=self.logger,
         )
@@ -115,5 +127,9 @@ class TapSmartForms(Tap):
 
 
 def main() -> None:
-    """Console script entry point."""
+    """Console script entry point; ``tap-smartforms auth ...`` is tap-smartforms-auth."""
+    if sys.argv[1:2] == ["auth"]:
+        from tap_smartforms import auth_helper  # noqa: PLC0415 - only this command needs it
+
+        sys.exit(auth_helper.run(sys.argv[2:]))
     TapSmartForms.cli()

@@ -86,6 +86,8 @@ def tap_runner(workdir: Path) -> Any:
         args: tuple[str, ...] = (),
     ) -> TapRun:
         number = next(counter)
+        # Runs of one test share a token store in its own folder, never the user's.
+        config = {"token_store_path": str(workdir / "tokens.json"), **config}
         config_path = workdir / f"config-{number}.json"
         config_path.write_text(json.dumps(config))
         command = [sys.executable, "-m", "tap_smartforms", "--config", str(config_path), *args]
