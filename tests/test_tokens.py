@@ -8,6 +8,7 @@ or races its tokens cannot avoid.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import resource
@@ -18,6 +19,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tap_smartforms.token_store import EntryKey, TokenStore, fingerprint
 from tests.conftest import TAP_TIMEOUT_SECONDS, TapRun, assert_no_secrets, config_secrets
@@ -193,7 +196,54 @@ def test_a_revoked_chain_fails_alone_and_clearly(emulator, run_tap):
     assert "Traceback" not in run.stderr
 
 
-def test_the_helper_stores_tokens_that_the_next_run_uses(emulator, run_tap, tmp_path):
+def test_a_wrong_client_secret_and_a_disabled_rest_api_each_fail_alone(emulator, run_tap):
+    emu = emulator([FormSpec(responses=5, seed=30 + n) for n in range(3)])
+    wrong_client, no_rest_api, healthy = emu.data_source_ids
+    config = emu.tap_config()
+    config["data_sources"][0]["client_secret"] = "not-the-client-secret"
+    emu.set_data_source_failure(no_rest_api, "scope_mismatch")
+
+    run = run_tap(config)
+
+    assert run.returncode == 1
+    errors = "\n".join(run.error_lines)
+    assert f"data source {wrong_client}: the token endpoint refused the OAuth client " in errors
+    assert "check client_id and client_secret" in errors
+    assert f"data source {no_rest_api}: the Atlassian gateway refused the token" in errors
+    assert "Connected apps" in errors
+    assert {r["data_source_id"] for r in run.records("responses")} == {healthy}
+
+
+def test_a_chain_near_its_365_days_is_announced_with_its_end_date(emulator, run_tap, tmp_path):
+    emu = emulator([FormSpec(responses=5, seed=33)])
+    (ds,) = emu.data_source_ids
+    config = emu.tap_config()
+    configured = config["data_sources"][0]["refresh_token"]
+    now = datetime.datetime.now(datetime.timezone.utc)
+    first_consent = now - datetime.timedelta(days=360)
+    key = EntryKey(emu.token_url, emu.client_id, ds)
+    # The chain as the store would hold it had it been authorized 360 days ago.
+    for when in (first_consent, now):
+        store = TokenStore(tmp_path / "tokens.json", clock=lambda when=when: when)
+        with store.locked():
+            store.save_rotation(key, configured, fingerprint(configured))
+
+    run = run_tap(config)
+
+    assert run.returncode == 0, run.stderr
+    ends = (first_consent + datetime.timedelta(days=365)).date().isoformat()
+    warnings = [line for line in run.stderr.splitlines() if "| WARNING" in line]
+    assert any(
+        f"data source {ds}: its authorization ends on {ends}" in line for line in warnings
+    ), warnings
+    quiet = run_tap({**config, "token_expiry_warning_days": 3})
+    assert "its authorization ends on" not in quiet.stderr
+
+
+@pytest.mark.parametrize("command", [["tap-smartforms-auth"], ["tap-smartforms", "auth"]])
+def test_the_helper_stores_tokens_that_the_next_run_uses(
+    emulator, run_tap, tmp_path, command: list[str]
+):
     emu = emulator([FormSpec(responses=8, seed=29)])
     (ds,) = emu.data_source_ids
     code = emu.authorization_code(ds)
@@ -216,7 +266,8 @@ def test_the_helper_stores_tokens_that_the_next_run_uses(emulator, run_tap, tmp_
 
     helper = subprocess.run(
         [
-            str(Path(sys.executable).with_name("tap-smartforms-auth")),
+            str(Path(sys.executable).with_name(command[0])),
+            *command[1:],
             "--data-source-url",
             emu.data_source_url(ds),
             "--token-store-path",
