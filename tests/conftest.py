@@ -111,6 +111,18 @@ def tap_runner(workdir: Path) -> Any:
     return run
 
 
+@pytest.fixture(scope="session", autouse=True)
+def token_stores_stay_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A tap run without token_store_path (the SDK's standard tests, in process)
+    falls back to the per-user state folder: point that at a scratch folder, and
+    forget any Meltano project the developer's shell is in."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("xdg-state")))
+        patch.delenv("MELTANO_PROJECT_ROOT", raising=False)
+        patch.delenv("MELTANO_SYS_DIR_ROOT", raising=False)
+        yield
+
+
 @pytest.fixture
 def run_tap(tmp_path: Path) -> Any:
     """Run ``python -m tap_smartforms`` as a subprocess; every run is scanned for secrets."""
