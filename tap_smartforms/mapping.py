@@ -130,12 +130,11 @@ def shape_page(payload: object, data_source_id: str) -> Page:
 
     raw_form = payload.get("form")
     form = _form_record(raw_form, data_source_id) if isinstance(raw_form, Mapping) else None
-    raw_questions = _list(raw_form.get("questions")) if isinstance(raw_form, Mapping) else []
+    raw_questions = _objects(raw_form.get("questions")) if isinstance(raw_form, Mapping) else []
     form_id = form["id"] if form else None
     questions = [
         _question_record(raw, position, form_id, data_source_id)
         for position, raw in enumerate(raw_questions)
-        if isinstance(raw, Mapping)
     ]
     questions_by_id = {question["id"]: question for question in questions}
 
@@ -156,7 +155,7 @@ def shape_page(payload: object, data_source_id: str) -> Page:
 
 
 def _form_record(raw: Mapping[str, Any], data_source_id: str) -> Record:
-    questions = _list(raw.get("questions"))
+    questions = _objects(raw.get("questions"))
     return {
         "id": _required_id(raw, "form"),
         "data_source_id": data_source_id,
@@ -309,6 +308,11 @@ def _compact_json(value: object) -> str:
 
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+def _objects(value: object) -> list[Mapping[str, Any]]:
+    """The JSON objects of a list; anything else in it is not a record."""
+    return [item for item in _list(value) if isinstance(item, Mapping)]
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

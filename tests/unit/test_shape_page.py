@@ -1,13 +1,20 @@
-"""shape_page turns one reply into records of all five streams, whatever is missing."""
+"""shape_page turns one reply into records of all five streams, whatever is missing.
+
+api-contract.md §6: unknown fields are ignored; null, missing or empty nested objects
+and lists are tolerated; answers to deleted questions are kept. data-model.md: a
+column never changes type from one record to the next.
+"""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 import pytest
 
-from tap_smartforms.mapping import PageFormatError, shape_page
-from tests.emulator import COLUMNS
+from tap_smartforms.mapping import Page, PageFormatError, shape_page
+from tests.emulator import COLUMNS, FormSpec
+from tests.emulator.data import DataSource
 
 FORM = {
     "id": "f1",
@@ -22,6 +29,11 @@ FORM = {
 
 def _page(*responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"form": FORM, "responses": list(responses), **extra}
+
+
+def _one(response: dict[str, Any]) -> Any:
+    (bundle,) = shape_page(_page(response), "ds-1").responses
+    return bundle
 
 
 def test_form_and_questions_come_from_the_page_form():
@@ -59,64 +71,228 @@ def test_every_record_has_exactly_the_data_model_columns():
     assert bundle.attachments[0]["size_bytes"] == 10
 
 
-@pytest.mark.parametrize("respondent", [None, {}, "not an object"])
+def test_a_record_of_a_sparse_response_still_has_every_column():
+    bundle = _one({"id": "r1", "answers": [{"questionId": "q1", "attachments": [{"id": "a"}]}]})
+    assert set(bundle.record) == set(COLUMNS["responses"])
+    assert set(bundle.answers[0]) == set(COLUMNS["answers"])
+    assert set(bundle.attachments[0]) == set(COLUMNS["attachments"])
+
+
+def test_unknown_fields_are_ignored():
+    bundle = _one({"id": "r1", "brandNew": {"x": 1}, "answers": [{"questionId": "q1", "z": 2}]})
+    assert "brandNew" not in bundle.record
+    assert "z" not in bundle.answers[0]
+
+
+@pytest.mark.parametrize("respondent", [None, {}, "not an object", "missing"])
 def test_an_anonymous_respondent_leaves_its_columns_null(respondent: object):
-    response: dict[str, Any] = {"id": "r1", "respondent": respondent}
-    (bundle,) = shape_page(_page(response), "ds-1").responses
-    assert bundle.record["respondent_account_id"] is None
-    assert bundle.record["respondent_display_name"] is None
+    response: dict[str, Any] = {"id": "r1"}
+    if respondent != "missing":
+        response["respondent"] = respondent
+    record = _one(response).record
+    assert record["respondent_account_id"] is None
+    assert record["respondent_display_name"] is None
+    assert record["respondent_email"] is None
 
 
-def test_a_response_without_answers_has_none_and_counts_zero():
-    (bundle,) = shape_page(_page({"id": "r1"}), "ds-1").responses
+def test_a_respondent_with_only_an_account_id_keeps_it():
+    record = _one({"id": "r1", "respondent": {"accountId": "5b10"}}).record
+    assert record["respondent_account_id"] == "5b10"
+    assert record["respondent_display_name"] is None
+
+
+@pytest.mark.parametrize("issue", [None, {}, [], "HR-12"])
+def test_a_missing_issue_leaves_its_columns_null(issue: object):
+    record = _one({"id": "r1", "issue": issue}).record
+    issue_columns = [name for name in COLUMNS["responses"] if name.startswith("issue_")]
+    assert issue_columns
+    assert all(record[name] is None for name in issue_columns)
+
+
+@pytest.mark.parametrize("created", [None, [], "IT-7", [None, "IT-7"]])
+def test_missing_created_issues_become_an_empty_list(created: object):
+    assert _one({"id": "r1", "createdIssues": created}).record["created_issues"] == []
+
+
+@pytest.mark.parametrize("answers", [None, [], "none", [None, 3]])
+def test_a_response_without_answers_has_none_and_counts_zero(answers: object):
+    bundle = _one({"id": "r1", "answers": answers})
     assert bundle.answers == []
+    assert bundle.attachments == []
     assert bundle.record["answer_count"] == 0
-    assert bundle.record["created_issues"] == []
+
+
+@pytest.mark.parametrize("attachments", [None, [], "file.pdf", [None]])
+def test_an_attachment_answer_without_files_has_no_attachments(attachments: object):
+    bundle = _one({"id": "r1", "answers": [{"questionId": "q1", "attachments": attachments}]})
+    assert len(bundle.answers) == 1
+    assert bundle.attachments == []
+
+
+def test_attachments_follow_their_answer_and_response():
+    response = {
+        "id": "r1",
+        "updatedAt": "2026-02-01T10:00:00Z",
+        "answers": [
+            {"questionId": "q1", "attachments": [{"id": "a1"}, {"id": "a2", "size": "183422"}]}
+        ],
+    }
+    bundle = _one(response)
+    assert [(a["id"], a["response_id"], a["question_id"]) for a in bundle.attachments] == [
+        ("a1", "r1", "q1"),
+        ("a2", "r1", "q1"),
+    ]
+    assert bundle.attachments[1]["size_bytes"] == 183422
+    assert bundle.attachments[0]["response_updated_at"] == "2026-02-01T10:00:00+00:00"
 
 
 def test_an_answer_to_a_deleted_question_is_kept():
-    response = {"id": "r1", "answers": [{"questionId": "q-gone", "label": "Old", "value": 1}]}
-    (bundle,) = shape_page(_page(response), "ds-1").responses
+    bundle = _one({"id": "r1", "answers": [{"questionId": "q-gone", "label": "Old", "value": 1}]})
     assert bundle.answers[0]["question_id"] == "q-gone"
     assert bundle.answers[0]["label"] == "Old"
 
 
+def test_an_answer_to_a_deleted_question_without_label_has_null_label_and_type():
+    bundle = _one({"id": "r1", "answers": [{"questionId": "q-gone", "value": 1}]})
+    assert (bundle.answers[0]["label"], bundle.answers[0]["type"]) == (None, None)
+
+
 def test_an_answer_without_label_takes_its_question_label():
-    response = {"id": "r1", "answers": [{"questionId": "q1", "value": "Ada"}]}
-    (bundle,) = shape_page(_page(response), "ds-1").responses
+    bundle = _one({"id": "r1", "answers": [{"questionId": "q1", "value": "Ada"}]})
     assert bundle.answers[0]["label"] == "Full name"
     assert bundle.answers[0]["type"] == "text"
 
 
-def test_paging_fields_are_read_when_present_and_none_when_missing():
+def test_a_question_added_after_a_response_is_simply_unanswered():
+    bundle = _one({"id": "r1", "answers": [{"questionId": "q1", "value": "Ada"}]})
+    assert [answer["question_id"] for answer in bundle.answers] == ["q1"]
+
+
+def test_a_response_names_its_own_form_or_else_the_page_form():
+    page = shape_page(_page({"id": "r1", "formId": "f-other"}, {"id": "r2"}), "ds-1")
+    assert [b.record["form_id"] for b in page.responses] == ["f-other", "f1"]
+
+
+@pytest.mark.parametrize("form", [None, "f1", "missing"])
+def test_a_page_without_a_form_still_yields_its_responses(form: object):
+    payload: dict[str, Any] = {"responses": [{"id": "r1"}]}
+    if form != "missing":
+        payload["form"] = form
+    page = shape_page(payload, "ds-1")
+    assert (page.form, page.questions) == (None, [])
+    assert [b.record["id"] for b in page.responses] == ["r1"]
+
+
+@pytest.mark.parametrize("questions", [None, "q1", []])
+def test_a_form_without_questions_has_none_and_counts_zero(questions: object):
+    page = shape_page({"form": {"id": "f1", "questions": questions}}, "ds-1")
+    assert page.questions == []
+    assert page.form is not None
+    assert page.form["question_count"] == 0
+
+
+def test_question_count_counts_only_the_questions_emitted():
+    form = {"id": "f1", "questions": [{"id": "q1"}, None, "junk", {"id": "q2"}]}
+    page = shape_page({"form": form}, "ds-1")
+    assert page.form is not None
+    assert page.form["question_count"] == len(page.questions) == 2
+
+
+def test_question_positions_count_only_the_questions_emitted():
+    form = {"id": "f1", "questions": [{"id": "q1"}, None, "junk", {"id": "q2"}]}
+    page = shape_page({"form": form}, "ds-1")
+    assert [(q["id"], q["position"]) for q in page.questions] == [("q1", 0), ("q2", 1)]
+
+
+def test_paging_fields_are_read_when_present():
     page = shape_page(_page({"id": "r1"}, total=10, offset=5, limit=1), "ds-1")
     assert (page.total, page.offset, page.limit, page.received) == (10, 5, 1, 1)
-    bare = shape_page({"responses": []}, "ds-1")
-    assert (bare.total, bare.offset, bare.limit, bare.form) == (None, None, None, None)
+
+
+def test_missing_paging_fields_are_none():
+    page = shape_page({"responses": []}, "ds-1")
+    assert (page.total, page.offset, page.limit, page.form) == (None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("sent", "read"), [("12", 12), (12.0, 12), (None, None), (True, None), ("many", None)]
+)
+def test_odd_paging_fields_are_read_as_whole_numbers_or_none(sent: object, read: int | None):
+    assert shape_page({"total": sent}, "ds-1").total == read
+
+
+def test_received_counts_every_response_in_the_reply():
+    page = shape_page({"responses": [{"id": "r1"}, None, {"id": "r2"}]}, "ds-1")
+    assert page.received == 3
+    assert len(page.responses) == 2
 
 
 def test_a_response_updated_time_is_kept_for_the_client_side_filter():
-    response = {"id": "r1", "updatedAt": "2026-02-01T10:00:00.000+0100"}
-    (bundle,) = shape_page(_page(response), "ds-1").responses
+    bundle = _one({"id": "r1", "updatedAt": "2026-02-01T10:00:00.000+0100"})
     assert bundle.updated_at is not None
     assert bundle.updated_at.isoformat() == "2026-02-01T09:00:00+00:00"
+    assert bundle.record["updated_at"] == "2026-02-01T09:00:00+00:00"
 
 
-@pytest.mark.parametrize("payload", [[], "text", {"responses": "nope"}])
+@pytest.mark.parametrize("payload", [[], "text", None, {"responses": "nope"}])
 def test_a_reply_that_is_not_a_page_is_refused(payload: object):
     with pytest.raises(PageFormatError):
         shape_page(payload, "ds-1")
 
 
-def test_a_column_keeps_its_type_across_odd_inputs():
+@pytest.mark.parametrize(
+    ("payload", "named"),
+    [
+        ({"responses": [{"status": "submitted"}]}, "response has no 'id'"),
+        ({"responses": [{"id": "r1", "answers": [{"value": 1}]}]}, "'questionId'"),
+        ({"form": {"name": "no id"}}, "form has no 'id'"),
+        ({"responses": [{"id": "r7", "updatedAt": "soon"}]}, "response r7: 'updatedAt'"),
+    ],
+)
+def test_a_page_missing_what_identifies_a_record_is_refused_naming_it(
+    payload: dict[str, Any], named: str
+):
+    with pytest.raises(PageFormatError, match=named):
+        shape_page(payload, "ds-1")
+
+
+def _column_types(page: Page) -> dict[str, dict[str, set[str]]]:
+    """The Python types each column of each stream took, nulls aside."""
+    rows: dict[str, list[dict[str, Any]]] = {
+        "forms": [page.form] if page.form else [],
+        "questions": page.questions,
+        "responses": [b.record for b in page.responses],
+        "answers": [a for b in page.responses for a in b.answers],
+        "attachments": [a for b in page.responses for a in b.attachments],
+    }
+    seen: dict[str, dict[str, set[str]]] = {}
+    for stream, records in rows.items():
+        assert records, f"the sample has no {stream}"
+        seen[stream] = defaultdict(set)
+        for record in records:
+            for column, value in record.items():
+                if value is not None:
+                    seen[stream][column].add(type(value).__name__)
+    return seen
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_column_changes_type_across_the_emulators_messy_responses(seed: int):
+    source = DataSource(FormSpec(responses=300, seed=seed), 0)
+    payload = {"form": source.form.doc, "responses": [r.doc for r in source.responses]}
+    page = shape_page(payload, source.id)
+    for stream, columns in _column_types(page).items():
+        changing = {column: types for column, types in columns.items() if len(types) > 1}
+        assert not changing, f"{stream} columns change type: {changing}"
+
+
+def test_answer_value_columns_are_text_whatever_the_value_shape():
+    values = ("text", 1, 2.5, True, ["a"], {"displayName": "U"}, {"accountId": "x"}, None)
     responses = [
-        {"id": "r1", "answers": [{"questionId": "q1", "value": v}]}
-        for v in ("text", 1, 2.5, True, ["a"], {"displayName": "U"}, None)
+        {"id": f"r{index}", "answers": [{"questionId": "q1", "value": value}]}
+        for index, value in enumerate(values)
     ]
-    for index, response in enumerate(responses):
-        response["id"] = f"r{index}"
     page = shape_page(_page(*responses), "ds-1")
-    values = {type(b.answers[0]["value"]) for b in page.responses}
-    texts = {type(b.answers[0]["value_text"]) for b in page.responses}
-    assert values <= {str, type(None)}
-    assert texts <= {str, type(None)}
+    for column in ("value", "value_text"):
+        types = {type(b.answers[0][column]) for b in page.responses}
+        assert types == {str, type(None)}, column
