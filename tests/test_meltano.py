@@ -27,6 +27,7 @@ import yaml
 from psycopg.rows import dict_row
 
 from tap_smartforms.timestamps import parse_timestamp
+from tap_smartforms.token_store import EntryKey, TokenStore
 from tests.conftest import (
     MELTANO_TIMEOUT_SECONDS,
     REPO_ROOT,
@@ -468,6 +469,10 @@ class ScaleOut:
     """Two extractor instances of meltano.yml, run side by side into one warehouse."""
 
     batches: dict[str, list[str]]
+    token_stores: dict[str, Path]
+    token_url: str
+    client_id: str
+    initial_refresh_tokens: dict[str, str]
     logs: dict[str, str]
     states: dict[str, dict[str, Any]]
     truth: Truth
@@ -538,8 +543,17 @@ def scale_out(meltano: MeltanoProject) -> Iterator[ScaleOut]:
                 processes.append(side_by_side[instance])
             logs = {instance: finish(p, emu) for instance, p in side_by_side.items()}
             truth = emu.truth()
+            token_url = emu.token_url
         yield ScaleOut(
             batches=batches,
+            # Where meltano.yml puts each instance's store: under Meltano's system folder.
+            token_stores={
+                instance: meltano.sys_dir / "token-stores" / f"{instance}.json"
+                for instance in batches
+            },
+            token_url=token_url,
+            client_id=emu.client_id,
+            initial_refresh_tokens={ds: emu.refresh_token(ds) for ds in ids},
             logs=logs,
             states={
                 instance: meltano.state(meltano.state_id(instance, warehouse.loader, suffix))
@@ -574,3 +588,15 @@ def test_each_scale_out_instance_syncs_exactly_its_data_sources(scale_out):
 def test_each_scale_out_instance_keeps_its_own_state(scale_out):
     for instance, batch in scale_out.batches.items():
         assert set(responses_bookmarks(scale_out.states[instance])) == set(batch), instance
+
+
+def test_each_scale_out_instance_keeps_its_own_token_store(scale_out):
+    for instance, batch in scale_out.batches.items():
+        store = TokenStore(scale_out.token_stores[instance])
+        for ds in scale_out.truth_data_sources():
+            chain = store.read(EntryKey(scale_out.token_url, scale_out.client_id, ds))
+            if ds in batch:
+                assert chain is not None, f"{instance}: {ds} not in its store"
+                assert chain.refresh_token != scale_out.initial_refresh_tokens[ds], "rotated"
+            else:
+                assert chain is None, f"{instance}: holds another batch's {ds}"
