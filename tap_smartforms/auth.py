@@ -8,7 +8,7 @@ source, keeps every rotated refresh token, refreshes ahead of expiry, holds a lo
 so only one refresh per chain is ever in flight, and turns every failure into a
 one-line message that names the data source and what to do.
 
-With a token store (``token_store.ChainKeeper``), each refresh runs under the
+With a token store (``token_store.RefreshTokenSource``), each refresh runs under the
 store's lock: it first re-reads the store (another process may have rotated the
 chain meanwhile), and saves the rotated token before anything else happens.
 """
