@@ -74,6 +74,9 @@ class OffsetPager:
         if server_limit is not None and 1 <= server_limit < asked:
             self.limit = min(self.limit, server_limit)
             asked = server_limit
+            if server_limit <= OVERLAP:
+                # A page this small would hold only the overlap and never advance.
+                self.overlap_fits = False
         self.offset = start + received
         if received < asked or (total is not None and self.offset >= total):
             self.finished = True
