@@ -9,6 +9,8 @@ a ``DataSourceClient``; streams never speak HTTP themselves.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -50,6 +52,7 @@ class DataSourceClient:
         user_agent: str,
         logger: logging.Logger,
         session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.endpoint = endpoint
         self.data_source_id = endpoint.data_source_id
@@ -59,6 +62,7 @@ class DataSourceClient:
         self._user_agent = user_agent
         self._logger = logger
         self._session = session or requests.Session()
+        self._sleep = sleep  # injectable so tests of retries never wait
 
     def fetch_page(self, *, offset: int, limit: int, updated_from: datetime | None) -> mapping.Page:
         """One page, shaped into records. Retries what is transient.
@@ -76,6 +80,7 @@ class DataSourceClient:
                 self.data_source_id, f"the API kept failing at offset {offset}: {problem}"
             ),
             on_retry=self._count_retry,
+            sleep=self._sleep,
         )
 
     def _count_retry(self) -> None:
