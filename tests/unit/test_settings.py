@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tap_smartforms.settings import validate
+from tap_smartforms.settings import SettingsError, parse, validate
 
 BASE = "https://site.atlassian.net/gateway/api/svc/jira/apps/a_b/rest/v1/datasource"
 URL = f"{BASE}?dataSourceId=ds-7"
@@ -79,3 +79,129 @@ def test_every_problem_is_listed_not_only_the_first():
 
 def test_numbers_given_as_text_by_environment_variables_are_accepted():
     assert validate(_config(page_size="50", parallel_data_sources="4")) == []
+
+
+def test_an_entry_problem_names_the_entry_by_its_index():
+    config = _config()
+    second = {"url": URL.replace("ds-7", "ds-8"), "refresh_token": ""}
+    config["data_sources"].append(second)
+    (problem,) = validate(config)
+    assert problem.startswith("data_sources[1] (data source ds-8): refresh_token is missing")
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ({"url": f"{BASE}?dataSourceId="}, "data_sources[0].url: has no dataSourceId"),
+        ({"url": f"{BASE}?dataSourceId=%20"}, "data_sources[0].url: has no dataSourceId"),
+        ({"url": ""}, "data_sources[0].url: required"),
+        ({"url": None}, "data_sources[0].url: required"),
+        ({"url": "https:///no-host?dataSourceId=1"}, "data_sources[0].url: must be an https"),
+    ],
+)
+def test_an_unusable_url_is_named_with_its_entry(entry: dict[str, Any], expected: str):
+    (problem,) = validate(_config(entry=entry))
+    assert problem.startswith(expected)
+
+
+@pytest.mark.parametrize("entry", ["https://x/?dataSourceId=1", None, ["url"]])
+def test_an_entry_that_is_not_an_object_is_named(entry: object):
+    config = _config()
+    config["data_sources"] = [entry]
+    (problem,) = validate(config)
+    assert problem.startswith("data_sources[0]: must be an object")
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.8.9.10", "localhost", "LOCALHOST", "[::1]", "[0:0:0:0:0:0:0:1]"]
+)
+def test_plain_http_is_allowed_on_any_loopback_spelling(host: str):
+    url = f"http://{host}/rest/v1/datasource?dataSourceId=ds-7"
+    assert validate(_config(entry={"url": url})) == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost.example.com",  # only looks local
+        "127.0.0.1@example.com",  # user info before the real host
+        "127.0.0.1.example.com",
+        "10.0.0.1",
+        "[::2]",
+        "0.0.0.0",
+    ],
+)
+def test_plain_http_is_refused_on_any_other_host(host: str):
+    url = f"http://{host}/rest/v1/datasource?dataSourceId=ds-7"
+    (problem,) = validate(_config(entry={"url": url}))
+    assert problem.startswith("data_sources[0].url: must use https://")
+
+
+def test_plain_http_token_url_is_allowed_on_a_loopback_host():
+    assert validate(_config(oauth_token_url="http://127.0.0.1:9000/oauth/token")) == []
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"page_size": "secret-page-size-value"},
+        {"start_date": "secret-start-date-value"},
+        {"parallel_data_sources": "secret-parallel-value"},
+        {"oauth_token_url": "ftp://secret-token-host-value/"},
+        {"entry": {"url": "http://user:secret-password-value@example.com/?dataSourceId=ds-7"}},
+        {"entry": {"url": "https://example.com/?secret-query-value=1"}},
+    ],
+)
+def test_a_problem_never_quotes_the_value_given(changes: dict[str, Any]):
+    (problem,) = validate(_config(**changes))
+    assert "secret-" not in problem
+    assert "\n" not in problem
+
+
+def test_a_missing_secret_is_reported_without_the_secrets_that_are_present():
+    config = _config(entry={"client_id": "entry-client"})
+    config["client_secret"] = None
+    (problem,) = validate(config)
+    assert "client_secret is missing" in problem
+    assert all(secret not in problem for secret in SECRETS)
+
+
+@pytest.mark.parametrize("value", ["1", "500", 1, 500])
+def test_page_size_takes_its_whole_range(value: object):
+    assert validate(_config(page_size=value)) == []
+
+
+@pytest.mark.parametrize("value", [1.5, True, "ten", "-1", " "])
+def test_page_size_that_is_not_a_whole_number_is_refused(value: object):
+    (problem,) = validate(_config(page_size=value))
+    assert problem.startswith("page_size: must be a whole number from 1 to 500")
+
+
+@pytest.mark.parametrize(
+    "start_date", ["2026-01-01", "2026-01-01T00:00:00Z", "2026-01-15T14:23:45.000+0000"]
+)
+def test_start_date_takes_any_timestamp_style_of_the_contract(start_date: str):
+    assert validate(_config(start_date=start_date)) == []
+
+
+def test_parse_resolves_each_entry_with_the_top_level_credentials_and_defaults():
+    settings = parse(_config(start_date="2026-01-15T16:00:00+02:00"))
+    (source,) = settings.data_sources
+    assert source.data_source_id == "ds-7"
+    assert (source.client_id, source.client_secret) == ("client", SECRETS[1])
+    assert settings.start_date is not None
+    assert settings.start_date.isoformat() == "2026-01-15T14:00:00+00:00"
+    assert settings.page_size == 500
+    assert settings.parallel_data_sources == 8
+
+
+def test_an_entrys_own_credentials_win_over_the_top_level_ones():
+    settings = parse(_config(entry={"client_id": "own", "client_secret": "own-secret-value"}))
+    (source,) = settings.data_sources
+    assert (source.client_id, source.client_secret) == ("own", "own-secret-value")
+
+
+def test_parse_raises_one_settings_error_listing_every_problem():
+    with pytest.raises(SettingsError) as raised:
+        parse(_config(page_size=0, parallel_data_sources=65))
+    assert len(raised.value.problems) == 2
