@@ -296,3 +296,44 @@ def test_answer_value_columns_are_text_whatever_the_value_shape():
     for column in ("value", "value_text"):
         types = {type(b.answers[0][column]) for b in page.responses}
         assert types == {str, type(None)}, column
+
+
+@pytest.mark.parametrize("payload", [{}, {"responses": None}, {"responses": []}])
+def test_a_page_with_no_responses_is_an_empty_page(payload: dict[str, Any]):
+    page = shape_page(payload, "ds-1")
+    assert (page.responses, page.received) == ([], 0)
+
+
+@pytest.mark.parametrize("responses", [{}, {"id": "r1"}, 3])
+def test_responses_that_are_not_a_list_are_refused_naming_them(responses: object):
+    with pytest.raises(PageFormatError, match="'responses' is not a list"):
+        shape_page({"responses": responses}, "ds-1")
+
+
+def test_identifiers_sent_as_numbers_are_kept_as_text():
+    response = {
+        "id": 123,
+        "formId": 9,
+        "status": 5,
+        "respondent": {"accountId": 77},
+        "createdIssues": [{"id": 10043, "key": "IT-7"}],
+        "answers": [{"questionId": 4, "value": 1, "attachments": [{"id": 8}]}],
+    }
+    bundle = _one(response)
+    assert (bundle.record["id"], bundle.record["form_id"], bundle.record["status"]) == (
+        "123",
+        "9",
+        "5",
+    )
+    assert bundle.record["respondent_account_id"] == "77"
+    assert bundle.record["created_issues"][0]["id"] == "10043"
+    assert (bundle.answers[0]["response_id"], bundle.answers[0]["question_id"]) == ("123", "4")
+    assert bundle.attachments[0]["id"] == "8"
+
+
+@pytest.mark.parametrize("size", ["1.5MB", 1.7, None, True])
+def test_an_attachment_size_that_is_not_a_whole_number_is_null(size: object):
+    bundle = _one(
+        {"id": "r1", "answers": [{"questionId": "q1", "attachments": [{"id": "a", "size": size}]}]}
+    )
+    assert bundle.attachments[0]["size_bytes"] is None
