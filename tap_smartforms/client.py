@@ -28,6 +28,16 @@ READ_TIMEOUT_SECONDS = 90.0
 SCOPE_MISMATCH = "scope does not match"
 
 
+# Connection refused or reset, timed out, or closed before the announced body was
+# all there (ChunkedEncodingError, despite its name, is any body cut short).
+_NO_COMPLETE_REPLY = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+
 class PageTooLarge(DataSourceError):
     """413: this page would exceed the API's 5 MB body limit. The pager asks for
     fewer responses; only when a single response is too large does it end the
@@ -128,17 +138,17 @@ class DataSourceClient:
         raise self._failure(response, f"the API refused the request (HTTP {status})")
 
     def _get(self, params: list[tuple[str, str]]) -> requests.Response:
-        self.limiter.acquire()
         self.counters.requests += 1
         try:
-            return self._session.get(
-                self.endpoint.url,
-                params=params,
-                headers={"User-Agent": self._user_agent, "Accept": "application/json"},
-                auth=self.authenticator,
-                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
-            )
-        except (requests.ConnectionError, requests.Timeout) as error:
+            with self.limiter.slot():
+                return self._session.get(
+                    self.endpoint.url,
+                    params=params,
+                    headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+                    auth=self.authenticator,
+                    timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+                )
+        except _NO_COMPLETE_REPLY as error:
             raise TransientError(f"no complete reply ({type(error).__name__})") from None
 
     def _shape(self, response: requests.Response, offset: int) -> mapping.Page:

@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 WINDOW_SECONDS = 60.0
 
 
+@dataclass
+class _Sent:
+    """When a request counts against the window: sent, then (once known) answered."""
+
+    at: float
+
+
 class SlidingWindowLimiter:
-    """At most ``per_minute`` acquisitions in any 60-second window.
+    """At most ``per_minute`` requests in any 60-second window.
 
     A sliding window, not a token bucket: the API counts requests in the last
     minute, so a burst of ``per_minute`` followed by waiting is exactly what it
     allows, and a normal sync never receives a 429. Thread-safe.
+
+    Requests made inside ``slot()`` count from when their reply arrived, not from
+    when they were sent. The server counts a request at some moment between the
+    two; a request sent a full window after the previous reply therefore cannot
+    land in the same server-side window as it, whatever the delays on the way.
+    Counting from the send alone would let a slow first request and a fast
+    ``per_minute + 1``-th share a window and earn a 429.
     """
 
     def __init__(
@@ -30,27 +45,39 @@ class SlidingWindowLimiter:
         self.per_minute = per_minute
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        self._sent: list[_Sent] = []
         self._lock = threading.Lock()
         self.waited_seconds = 0.0
 
     def acquire(self) -> None:
-        """Block until one more request fits in the window, then count it."""
-        while True:
+        """Block until one more request fits in the window, then count it as sent now."""
+        self._take()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold a place in the budget for one request, made inside the ``with``."""
+        sent = self._take()
+        try:
+            yield
+        finally:
             with self._lock:
-                now = self._clock()
-                while self._sent and now - self._sent[0] >= WINDOW_SECONDS:
-                    self._sent.popleft()
-                if len(self._sent) < self.per_minute:
-                    self._sent.append(now)
-                    return
-                wait = WINDOW_SECONDS - (now - self._sent[0])
-            self.waited_seconds += wait
-            self._sleep(wait)
+                sent.at = max(sent.at, self._clock())
 
     def push_back(self, seconds: float) -> None:
         """The server said to wait (429): count the window as full for that long."""
         with self._lock:
-            now = self._clock()
-            blocked_until = now + seconds - WINDOW_SECONDS
-            self._sent = deque([blocked_until] * self.per_minute)
+            blocked_until = self._clock() + seconds - WINDOW_SECONDS
+            self._sent = [_Sent(blocked_until) for _ in range(self.per_minute)]
+
+    def _take(self) -> _Sent:
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._sent = [sent for sent in self._sent if now - sent.at < WINDOW_SECONDS]
+                if len(self._sent) < self.per_minute:
+                    sent = _Sent(now)
+                    self._sent.append(sent)
+                    return sent
+                wait = WINDOW_SECONDS - (now - min(sent.at for sent in self._sent))
+            self.waited_seconds += wait
+            self._sleep(wait)

@@ -74,7 +74,12 @@ class RunReport:
             len(self.failed),
         )
         for progress in self.sources.values():
-            outcome = f"FAILED: {progress.failure}" if progress.failure else "ok"
+            # The reason starts by naming the data source (for its own error line);
+            # this line names it already.
+            reason = (progress.failure or "").removeprefix(
+                f"data source {progress.data_source_id}: "
+            )
+            outcome = f"FAILED: {reason}" if progress.failure else "ok"
             self.logger.info(
                 "  data source %s: %d responses, %d pages, %d retries, %s",
                 progress.data_source_id,

@@ -166,6 +166,10 @@ class ResponsesStream(Stream):
                 if isinstance(event, SourceFinished):
                     run.report.finish(progress, client.counters.retries)
                     self._finalize_state(self.get_context_state(partition))
+                    if write_messages:
+                        # Now, not with the next page: a kill before then would
+                        # otherwise cost this data source a full re-read.
+                        self._write_state_message()
                     continue
                 page = event.page
                 pages_done[data_source_id] += 1

@@ -214,7 +214,14 @@ def test_a_truncated_or_non_json_body_is_retried(broken: bytes):
     assert len(http.data_requests) == 2
 
 
-@pytest.mark.parametrize("error", [requests.ConnectionError("reset"), requests.ReadTimeout("slow")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.ConnectionError("reset"),
+        requests.ReadTimeout("slow"),
+        requests.exceptions.ChunkedEncodingError("body cut short"),
+    ],
+)
 def test_a_dropped_connection_or_timeout_is_retried(error: Exception):
     http = FakeHttp((0, error, {}), (200, PAGE, {}))
     assert len(_fetch(_client(http)).responses) == 1

@@ -5,6 +5,7 @@ A fake clock stands in for time: ``sleep`` moves it forward, so no test waits.
 
 from __future__ import annotations
 
+import random
 import threading
 
 import pytest
@@ -116,3 +117,29 @@ def test_threads_sharing_a_limiter_get_no_more_than_the_budget_without_waiting()
     assert time.sleeps == []
     limiter.acquire()
     assert len(time.sleeps) == 1
+
+
+def test_a_request_counts_from_when_its_reply_arrived():
+    time = FakeTime()
+    limiter = _limiter(1, time)
+    with limiter.slot():
+        time.now += 10  # a slow reply
+    limiter.acquire()
+    assert time.sleeps == [pytest.approx(WINDOW_SECONDS)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_a_server_counting_on_arrival_never_sees_more_than_the_budget(seed: int):
+    # The server counts each request at some moment between its send and its reply;
+    # whatever the delays, no 60 s window there holds more than the budget.
+    rng = random.Random(seed)
+    time = FakeTime()
+    limiter = _limiter(4, time)
+    arrivals: list[float] = []
+    for _ in range(40):
+        with limiter.slot():
+            arrivals.append(time.now + rng.uniform(0, 3))
+            time.now += 3 + rng.uniform(0, 3)
+        time.now += rng.choice([0, 0, 1, 20])
+    for start in arrivals:
+        assert sum(start <= t < start + WINDOW_SECONDS for t in arrivals) <= 4
