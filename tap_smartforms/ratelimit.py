@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 WINDOW_SECONDS = 60.0
+_MIN_WAIT_SECONDS = 0.001
 
 
 @dataclass
@@ -78,6 +79,11 @@ class SlidingWindowLimiter:
                     sent = _Sent(now)
                     self._sent.append(sent)
                     return sent
-                wait = WINDOW_SECONDS - (now - min(sent.at for sent in self._sent))
+                # At least a millisecond: a wait of a few ulps would not move a
+                # float clock, and the loop would never end.
+                wait = max(
+                    _MIN_WAIT_SECONDS,
+                    WINDOW_SECONDS - (now - min(sent.at for sent in self._sent)),
+                )
             self.waited_seconds += wait
             self._sleep(wait)
