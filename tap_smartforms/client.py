@@ -69,6 +69,8 @@ class DataSourceClient:
         self.authenticator = authenticator
         self.limiter = limiter
         self.counters = ClientCounters()
+        # What this data source's replies carry, for the end-of-run drift report.
+        self.field_tally = mapping.new_field_tally()
         self._user_agent = user_agent
         self._logger = logger
         self._session = session or requests.Session()
@@ -157,12 +159,22 @@ class DataSourceClient:
         except ValueError:
             # Truncated bodies happen behind gateways; the same request usually works.
             raise TransientError(f"the reply body is not complete JSON{_trace(response)}") from None
+        repeated_before = self.field_tally.repeated_ids
         try:
-            return mapping.shape_page(payload, self.data_source_id)
+            page = mapping.shape_page(payload, self.data_source_id, self.field_tally)
         except mapping.PageFormatError as error:
             raise self._failure(
                 response, f"the reply for offset {offset} could not be read: {error}"
             ) from None
+        if repeated := self.field_tally.repeated_ids - repeated_before:
+            self._logger.warning(
+                "data source %s: the page at offset %d holds %d response ids more than once; "
+                "each is emitted once",
+                self.data_source_id,
+                offset,
+                repeated,
+            )
+        return page
 
     def _raise_if_gateway_refused(self, response: requests.Response) -> None:
         detail = mapping.error_text(_json_or_none(response)) or ""

@@ -5,9 +5,13 @@ Much of the Data Source API is not published (``shared/api-contract.md`` marks i
 change to this file alone. Everything else in the tap works on the records this
 module returns, named as ``shared/data-model.md`` names them.
 
-Tolerance (contract section 6): unknown fields are ignored; null, missing or empty
-nested objects and lists become null columns or empty lists; answers to deleted
-questions are kept; timestamps in any style become UTC RFC 3339.
+Tolerance (contract section 6): null, missing or empty nested objects and lists
+become null columns or empty lists; answers to deleted questions are kept;
+timestamps in any style become UTC RFC 3339. Nothing the API sends is dropped:
+every field this module does not read (``KNOWN_FIELDS``), and a nested value of
+a shape we cannot read, goes into the record's ``extra`` column as JSON text, and
+a ``FieldTally`` (drift.py) counts what each object carried so the run can report
+the drift once.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from tap_smartforms.drift import FieldTally
 from tap_smartforms.timestamps import TimestampError, format_utc, normalize_timestamp
 
 # --- Request side -------------------------------------------------------------------
@@ -86,6 +91,48 @@ def error_code(body: object) -> str | None:
     return None
 
 
+# --- Response side: the fields read from each kind of JSON object -----------------
+
+KNOWN_FIELDS: dict[str, tuple[str, ...]] = {
+    "page": ("form", "responses", "total", "offset", "limit"),
+    "forms": ("id", "name", "description", "status", "createdAt", "updatedAt", "questions"),
+    "questions": ("id", "label", "type", "required", "options"),
+    "questions.options": ("id", "label"),
+    "responses": (
+        "id", "formId", "status", "createdAt", "updatedAt", "submittedAt", "respondent",
+        "issue", "createdIssues", "answers",
+    ),
+    "responses.respondent": ("accountId", "displayName", "emailAddress"),
+    "responses.issue": ("id", "key", "url", "summary", "projectKey", "status"),
+    "responses.createdIssues": ("id", "key", "url"),
+    "answers": ("questionId", "label", "type", "value", "attachments"),
+    "attachments": ("id", "fileName", "mimeType", "size", "downloadUrl"),
+}  # fmt: skip
+"""Every field name below is [assumed] but ``dataSourceId`` and ``limit`` (contract §4);
+anything else an object carries is kept in ``extra``."""
+
+EXPECTED_FIELDS: dict[str, tuple[str, ...]] = {
+    "page": ("form", "responses", "total", "offset", "limit"),
+    "forms": ("id", "name", "createdAt", "updatedAt", "questions"),
+    "questions": ("id", "label", "type"),
+    "responses": ("id", "createdAt", "updatedAt", "answers"),
+    "responses.respondent": ("accountId",),
+    "responses.issue": ("id", "key"),
+    "responses.createdIssues": ("id", "key"),
+    "answers": ("questionId", "value"),
+    "attachments": ("id", "fileName", "downloadUrl"),
+}
+"""The fields of ``KNOWN_FIELDS`` every object of its kind should carry: one absent
+from all of them is reported as drift (the others are optional)."""
+
+_KNOWN = {kind: frozenset(names) for kind, names in KNOWN_FIELDS.items()}
+
+
+def new_field_tally() -> FieldTally:
+    """A tally of the fields one data source's replies carry (see drift.py)."""
+    return FieldTally(KNOWN_FIELDS, EXPECTED_FIELDS)
+
+
 # --- Pages --------------------------------------------------------------------------
 
 Record = dict[str, Any]
@@ -118,31 +165,46 @@ class Page:
     limit: int | None = None
 
 
-def shape_page(payload: object, data_source_id: str) -> Page:
-    """Turn one decoded reply of the data endpoint into records of all five streams."""
+def shape_page(payload: object, data_source_id: str, tally: FieldTally | None = None) -> Page:
+    """Turn one decoded reply of the data endpoint into records of all five streams.
+
+    ``tally`` (one per data source) learns which fields each object carried.
+    """
     if not isinstance(payload, Mapping):
         raise PageFormatError("the reply is not a JSON object")
+    tally = tally or new_field_tally()
     raw_responses = payload.get("responses")
     if raw_responses is None:
         raw_responses = []
     if not isinstance(raw_responses, list):
         raise PageFormatError("'responses' is not a list")
+    tally.saw("page", payload)
 
     raw_form = payload.get("form")
-    form = _form_record(raw_form, data_source_id) if isinstance(raw_form, Mapping) else None
-    raw_questions = _objects(raw_form.get("questions")) if isinstance(raw_form, Mapping) else []
+    form = None
+    questions: list[Record] = []
+    if isinstance(raw_form, Mapping):
+        form = _form_record(raw_form, data_source_id, tally)
+        questions = [
+            _question_record(raw, position, form["id"], data_source_id, tally)
+            for position, raw in enumerate(_objects(raw_form.get("questions"), "questions", tally))
+        ]
+        # Fields of the page itself (a cursor, a request id) belong to no record;
+        # the form, written once per data source, keeps them.
+        if page_extra := _unmapped(payload, "page"):
+            form["extra"] = _with_extra(form["extra"], "_page", page_extra)
     form_id = form["id"] if form else None
-    questions = [
-        _question_record(raw, position, form_id, data_source_id)
-        for position, raw in enumerate(raw_questions)
-    ]
     questions_by_id = {question["id"]: question for question in questions}
 
-    bundles = [
-        _response_bundle(raw, form_id, questions_by_id, data_source_id)
-        for raw in raw_responses
-        if isinstance(raw, Mapping)
-    ]
+    bundles: list[ResponseBundle] = []
+    seen_ids: set[str] = set()
+    for raw in _objects(raw_responses, "responses", tally):
+        bundle = _response_bundle(raw, form_id, questions_by_id, data_source_id, tally)
+        if bundle.record["id"] in seen_ids:
+            tally.repeated_ids += 1  # the server repeated it; emit it once
+            continue
+        seen_ids.add(bundle.record["id"])
+        bundles.append(bundle)
     return Page(
         form=form,
         questions=questions,
@@ -154,7 +216,8 @@ def shape_page(payload: object, data_source_id: str) -> Page:
     )
 
 
-def _form_record(raw: Mapping[str, Any], data_source_id: str) -> Record:
+def _form_record(raw: Mapping[str, Any], data_source_id: str, tally: FieldTally) -> Record:
+    tally.saw("forms", raw)
     questions = _objects(raw.get("questions"))
     return {
         "id": _required_id(raw, "form"),
@@ -165,12 +228,22 @@ def _form_record(raw: Mapping[str, Any], data_source_id: str) -> Record:
         "created_at": _timestamp(raw, "createdAt", "form"),
         "updated_at": _timestamp(raw, "updatedAt", "form"),
         "question_count": len(questions),
+        "extra": _extra_json(_unmapped(raw, "forms")),
     }
 
 
 def _question_record(
-    raw: Mapping[str, Any], position: int, form_id: str | None, data_source_id: str
+    raw: Mapping[str, Any],
+    position: int,
+    form_id: str | None,
+    data_source_id: str,
+    tally: FieldTally,
 ) -> Record:
+    tally.saw("questions", raw)
+    options = _objects(raw.get("options"), "questions.options", tally)
+    extra = _unmapped(raw, "questions")
+    if options_extra := _items_extra(options, "questions.options", tally):
+        extra["options"] = options_extra
     return {
         "form_id": form_id,
         "id": _required_id(raw, "question"),
@@ -181,9 +254,9 @@ def _question_record(
         "required": bool(raw.get("required") or False),
         "options": [
             {"id": _optional_str(option.get("id")), "label": _optional_str(option.get("label"))}
-            for option in _list(raw.get("options"))
-            if isinstance(option, Mapping)
+            for option in options
         ],
+        "extra": _extra_json(extra),
     }
 
 
@@ -192,14 +265,20 @@ def _response_bundle(
     form_id: str | None,
     questions_by_id: Mapping[str, Record],
     data_source_id: str,
+    tally: FieldTally,
 ) -> ResponseBundle:
+    tally.saw("responses", raw)
     response_id = _required_id(raw, "response")
     what = f"response {response_id}"
     response_form_id = _optional_str(raw.get("formId")) or form_id
     updated_at = _timestamp(raw, "updatedAt", what)
-    respondent = _mapping(raw.get("respondent"))
-    issue = _mapping(raw.get("issue"))
-    raw_answers = [answer for answer in _list(raw.get("answers")) if isinstance(answer, Mapping)]
+    extra = _unmapped(raw, "responses")
+    respondent = _nested(raw, "respondent", "responses.respondent", extra, tally)
+    issue = _nested(raw, "issue", "responses.issue", extra, tally)
+    created_issues = _objects(raw.get("createdIssues"), "responses.createdIssues", tally)
+    if created_extra := _items_extra(created_issues, "responses.createdIssues", tally):
+        extra["createdIssues"] = created_extra
+    raw_answers = _objects(raw.get("answers"), "answers", tally)
 
     record: Record = {
         "id": response_id,
@@ -224,15 +303,16 @@ def _response_bundle(
                 "key": _optional_str(created.get("key")),
                 "url": _optional_str(created.get("url")),
             }
-            for created in _list(raw.get("createdIssues"))
-            if isinstance(created, Mapping)
+            for created in created_issues
         ],
         "answer_count": len(raw_answers),
+        "extra": _extra_json(extra),
     }
 
     answers: list[Record] = []
     attachments: list[Record] = []
     for raw_answer in raw_answers:
+        tally.saw("answers", raw_answer)
         question_id = _required_id(raw_answer, f"answer in {what}", key="questionId")
         question = questions_by_id.get(question_id, {})
         value = raw_answer.get("value")
@@ -247,11 +327,11 @@ def _response_bundle(
                 "value": None if value is None else _compact_json(value),
                 "value_text": render_value_text(value),
                 "response_updated_at": updated_at,
+                "extra": _extra_json(_unmapped(raw_answer, "answers")),
             }
         )
-        for raw_attachment in _list(raw_answer.get("attachments")):
-            if not isinstance(raw_attachment, Mapping):
-                continue
+        for raw_attachment in _objects(raw_answer.get("attachments"), "attachments", tally):
+            tally.saw("attachments", raw_attachment)
             attachments.append(
                 {
                     "id": _required_id(raw_attachment, f"attachment in {what}"),
@@ -264,6 +344,7 @@ def _response_bundle(
                     "size_bytes": _optional_int(raw_attachment.get("size")),
                     "download_url": _optional_str(raw_attachment.get("downloadUrl")),
                     "response_updated_at": updated_at,
+                    "extra": _extra_json(_unmapped(raw_attachment, "attachments")),
                 }
             )
 
@@ -303,6 +384,53 @@ def _compact_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+# --- What we do not read: the extra column ------------------------------------------
+
+
+def _unmapped(raw: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The fields of ``raw`` that this module does not read."""
+    unknown = raw.keys() - _KNOWN[kind]
+    return {key: raw[key] for key in raw if key in unknown} if unknown else {}
+
+
+def _nested(
+    raw: Mapping[str, Any], key: str, kind: str, extra: dict[str, Any], tally: FieldTally
+) -> Mapping[str, Any]:
+    """A nested object we flatten into columns; its unknown fields, or the whole value
+    when it is not an object, go under ``key`` in ``extra``."""
+    value = raw.get(key)
+    if isinstance(value, Mapping):
+        tally.saw(kind, value)
+        if unknown := _unmapped(value, kind):
+            extra[key] = unknown
+        return value
+    if value is not None and value != "":
+        extra[key] = value
+    return {}
+
+
+def _items_extra(
+    items: list[Mapping[str, Any]], kind: str, tally: FieldTally
+) -> list[dict[str, Any]] | None:
+    """Per item of a list we keep as an array column, its unknown fields (aligned by
+    position), or None when no item has any."""
+    unknown = []
+    for item in items:
+        tally.saw(kind, item)
+        unknown.append(_unmapped(item, kind))
+    return unknown if any(unknown) else None
+
+
+def _with_extra(extra_json: str | None, key: str, value: object) -> str:
+    extra = json.loads(extra_json) if extra_json else {}
+    extra[key] = value
+    return _compact_json(extra)
+
+
+def _extra_json(extra: Mapping[str, Any]) -> str | None:
+    return _compact_json(extra) if extra else None
+
+
 # --- Small readers ------------------------------------------------------------------
 
 
@@ -310,13 +438,16 @@ def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def _objects(value: object) -> list[Mapping[str, Any]]:
-    """The JSON objects of a list; anything else in it is not a record."""
-    return [item for item in _list(value) if isinstance(item, Mapping)]
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+def _objects(
+    value: object, kind: str | None = None, tally: FieldTally | None = None
+) -> list[Mapping[str, Any]]:
+    """The JSON objects of a list; anything else in it is not a record (and is counted)."""
+    items = _list(value)
+    objects = [item for item in items if isinstance(item, Mapping)]
+    if tally is not None and kind is not None:
+        for _ in range(len(items) - len(objects)):
+            tally.saw_not_an_object(kind)
+    return objects
 
 
 def _optional_str(value: object) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 PROGRESS_INTERVAL_SECONDS = 10.0
@@ -64,7 +64,9 @@ class RunReport:
     def failed(self) -> list[SourceProgress]:
         return [progress for progress in self.sources.values() if progress.failure]
 
-    def log_summary(self) -> None:
+    def log_summary(self, drift: Mapping[str, list[str]]) -> None:
+        """The per-data-source summary, then how each one's replies differ from the
+        shape the tap assumes (``drift``: report lines per data source id)."""
         if not self.sources:
             return
         self.logger.info(
@@ -88,6 +90,9 @@ class RunReport:
                 progress.retries,
                 outcome,
             )
+        for data_source_id, lines in drift.items():
+            for line in lines:
+                self.logger.warning("data source %s: API drift: %s", data_source_id, line)
 
     @staticmethod
     def _progress_line(progress: SourceProgress, now: float) -> str:

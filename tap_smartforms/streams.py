@@ -47,8 +47,17 @@ _TIMESTAMP = th.DateTimeType
 _ID = th.StringType
 
 
+_EXTRA = th.Property(
+    "extra",
+    th.StringType,
+    description="Every field the API sent for this record that the tap does not map to "
+    "a column, as JSON text; null when there is none. Nothing the API sends is dropped.",
+)
+
+
 def _schema(*properties: th.Property[Any]) -> dict[str, Any]:
-    return th.PropertiesList(*properties).to_dict()
+    """A stream's schema: its columns, then ``extra``."""
+    return th.PropertiesList(*properties, _EXTRA).to_dict()
 
 
 class ResponsesStream(Stream):

@@ -116,7 +116,12 @@ class TapSmartForms(Tap):
         # keep their progress.
         install_redactor()
         super().sync_all()
-        self.run.report.log_summary()
+        self.run.report.log_summary(
+            {
+                data_source_id: client.field_tally.report_lines()
+                for data_source_id, client in self.run.clients.items()
+            }
+        )
         if failed := self.run.report.failed:
             self.logger.error(
                 "%d of %d data sources failed; see the lines above for what to fix",

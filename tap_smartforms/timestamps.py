@@ -40,10 +40,28 @@ def format_utc(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat()
 
 
+# Epoch numbers above this are milliseconds: as seconds it would be past the year 5000.
+_EPOCH_MILLISECONDS_FROM = 100_000_000_000
+
+
+def parse_epoch(value: float) -> datetime:
+    """An epoch number in seconds or milliseconds (told apart by size) as UTC."""
+    seconds = value / 1000 if abs(value) >= _EPOCH_MILLISECONDS_FROM else value
+    try:
+        return datetime.fromtimestamp(seconds, tz=timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        raise TimestampError(f"not a usable epoch timestamp: {value!r}") from None
+
+
 def normalize_timestamp(value: object) -> str | None:
-    """The API's timestamp (any style, or null/empty) as UTC RFC 3339, or None."""
+    """The API's timestamp (any ISO-8601 style, an epoch number in seconds or
+    milliseconds, or null/empty) as UTC RFC 3339, or None."""
     if value is None or value == "":
         return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format_utc(parse_epoch(value))
     if not isinstance(value, str):
-        raise TimestampError(f"not an ISO-8601 timestamp: {value!r}")
+        raise TimestampError(f"not a timestamp: {value!r}")
+    if value.strip().isdigit():
+        return format_utc(parse_epoch(int(value)))
     return format_utc(parse_timestamp(value))

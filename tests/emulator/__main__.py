@@ -56,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-body-bytes", type=int, default=5_000_000)
     parser.add_argument("--omit-paging-fields", action="store_true")
     parser.add_argument("--ignore-updated-from", action="store_true")
+    parser.add_argument(
+        "--api-drift",
+        action="store_true",
+        help="serve fields renamed and added at every level (tests/emulator/drift.py)",
+    )
     parser.add_argument("--write-config", type=Path, help="write a ready tap config here")
     parser.add_argument("--write-truth", type=Path, help="write truth row counts per stream here")
     parser.add_argument(
@@ -107,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         max_body_bytes=args.max_body_bytes,
         omit_paging_fields=args.omit_paging_fields,
         ignore_updated_from=args.ignore_updated_from,
+        api_drift=args.api_drift,
         port=args.port,
     )
     emulator.prerender()

@@ -700,3 +700,15 @@ class DataSource:
 
     def delete(self, response_id: str) -> None:
         del self.responses[self.index_of(response_id)]
+
+    def drift(self) -> None:
+        """Serve documents of a drifted shape from now on (see drift.py). Responses
+        inserted or updated later are served in the assumed shape."""
+        from .drift import drift_form, drift_response  # noqa: PLC0415 - drift imports data
+
+        form = self.form
+        self.form = StoredForm(drift_form(form.doc), form.created, form.updated)
+        self.responses = [
+            StoredResponse(r.id, drift_response(r.doc), r.created, r.updated, r.submitted)
+            for r in self.responses
+        ]

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from . import drift
 from .clock import MonotonicClock, WallClock, utc_now
 from .data import DataSource, FormSpec
 from .faults import FaultPlan
@@ -90,6 +91,7 @@ class Emulator:
         omit_paging_fields: bool = False,
         ignore_updated_from: bool = False,
         omit_refresh_token_in_reply: bool = False,
+        api_drift: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
         clock: MonotonicClock = time.monotonic,
@@ -109,8 +111,11 @@ class Emulator:
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._sources: dict[str, DataSource] = {}
+        self.api_drift = api_drift
         for index, spec in enumerate(forms):
             source = DataSource(spec, index)
+            if api_drift:
+                source.drift()
             self._sources[source.id] = source
         self._recorder = StatsRecorder()
         self._limiter = ChainRateLimiter(rate_limit_per_minute)
@@ -228,7 +233,7 @@ class Emulator:
                 SourceSnapshot(ds_id, source.form, list(source.responses))
                 for ds_id, source in self._sources.items()
             ]
-        return build_truth(snapshots, since_us)
+        return build_truth(snapshots, since_us, drift.PAGE_FIELDS if self.api_drift else None)
 
     def prerender(self) -> None:
         """Encode every document now (normally done on first serve, then cached), so the
@@ -423,7 +428,10 @@ class Emulator:
         with self._lock:
             total, page = source.page(query.offset, query.limit, query.updated_from_us)
             form = source.form
-        parts = [b'{"form":', form.encoded, b',"responses":[', b",".join(r.encoded for r in page)]
+        head = b'{"form":'
+        if self.api_drift:
+            head = b"{" + json.dumps(drift.PAGE_FIELDS)[1:-1].encode() + b',"form":'
+        parts = [head, form.encoded, b',"responses":[', b",".join(r.encoded for r in page)]
         if self.omit_paging_fields:
             parts.append(b"]}")
         else:

@@ -21,24 +21,25 @@ STREAMS = ("forms", "questions", "responses", "answers", "attachments")
 COLUMNS: dict[str, tuple[str, ...]] = {
     "forms": (
         "id", "data_source_id", "name", "description", "status", "created_at", "updated_at",
-        "question_count",
+        "question_count", "extra",
     ),
     "questions": (
         "form_id", "id", "data_source_id", "position", "label", "type", "required", "options",
+        "extra",
     ),
     "responses": (
         "id", "form_id", "data_source_id", "status", "created_at", "updated_at", "submitted_at",
         "respondent_account_id", "respondent_display_name", "respondent_email", "issue_id",
         "issue_key", "issue_url", "issue_summary", "issue_project_key", "issue_status",
-        "created_issues", "answer_count",
+        "created_issues", "answer_count", "extra",
     ),
     "answers": (
         "response_id", "question_id", "form_id", "data_source_id", "label", "type", "value",
-        "value_text", "response_updated_at",
+        "value_text", "response_updated_at", "extra",
     ),
     "attachments": (
         "id", "response_id", "question_id", "form_id", "data_source_id", "file_name",
-        "mime_type", "size_bytes", "download_url", "response_updated_at",
+        "mime_type", "size_bytes", "download_url", "response_updated_at", "extra",
     ),
 }  # fmt: skip
 """The columns of each stream, as data-model.md names them."""
@@ -88,6 +89,46 @@ def value_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
+# The fields of each object that data-model.md maps to columns (api-contract §4);
+# the rest of an object is its record's ``extra``.
+_MAPPED: dict[str, frozenset[str]] = {
+    "form": frozenset({"id", "name", "description", "status", "createdAt", "updatedAt",
+                       "questions"}),
+    "question": frozenset({"id", "label", "type", "required", "options"}),
+    "option": frozenset({"id", "label"}),
+    "response": frozenset({"id", "formId", "status", "createdAt", "updatedAt", "submittedAt",
+                           "respondent", "issue", "createdIssues", "answers"}),
+    "respondent": frozenset({"accountId", "displayName", "emailAddress"}),
+    "issue": frozenset({"id", "key", "url", "summary", "projectKey", "status"}),
+    "created_issue": frozenset({"id", "key", "url"}),
+    "answer": frozenset({"questionId", "label", "type", "value", "attachments"}),
+    "attachment": frozenset({"id", "fileName", "mimeType", "size", "downloadUrl"}),
+}  # fmt: skip
+
+
+def _rest(doc: JsonDict, kind: str) -> JsonDict:
+    return {key: value for key, value in doc.items() if key not in _MAPPED[kind]}
+
+
+def _extra(rest: JsonDict) -> str | None:
+    """The ``extra`` column: the unmapped fields as JSON text, null when none."""
+    return json.dumps(rest, ensure_ascii=False, separators=(",", ":")) if rest else None
+
+
+def _nested_rest(doc: JsonDict, key: str, kind: str, rest: JsonDict) -> None:
+    value = doc.get(key)
+    if isinstance(value, dict):
+        if unmapped := _rest(value, kind):
+            rest[key] = unmapped
+    elif value not in (None, ""):
+        rest[key] = value
+
+
+def _items_rest(items: list[JsonDict], kind: str) -> list[JsonDict] | None:
+    rests = [_rest(item, kind) for item in items]
+    return rests if any(rests) else None
+
+
 def _object(value: Any) -> JsonDict:
     """A JSON object, or {} for null, missing or anything else."""
     return value if isinstance(value, dict) else {}
@@ -98,8 +139,12 @@ def _objects(value: Any) -> list[JsonDict]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
-def form_records(source: SourceSnapshot) -> tuple[JsonDict, list[JsonDict]]:
-    """The form's record and its questions' records."""
+def form_records(
+    source: SourceSnapshot, page_fields: JsonDict | None = None
+) -> tuple[JsonDict, list[JsonDict]]:
+    """The form's record and its questions' records; ``page_fields``, fields the
+    page object carries beside form, responses and paging, land in the form's
+    ``extra`` under ``_page``."""
     doc = source.form.doc
     ds_id = source.data_source_id
     questions = _objects(doc.get("questions"))
@@ -112,6 +157,7 @@ def form_records(source: SourceSnapshot) -> tuple[JsonDict, list[JsonDict]]:
         "created_at": to_truth(source.form.created),
         "updated_at": to_truth(source.form.updated),
         "question_count": len(questions),
+        "extra": _extra(_rest(doc, "form") | ({"_page": page_fields} if page_fields else {})),
     }
     records = [
         {
@@ -126,10 +172,27 @@ def form_records(source: SourceSnapshot) -> tuple[JsonDict, list[JsonDict]]:
                 {"id": option.get("id"), "label": option.get("label")}
                 for option in _objects(question.get("options"))
             ],
+            "extra": _question_extra(question),
         }
         for position, question in enumerate(questions)
     ]
     return form, records
+
+
+def _question_extra(question: JsonDict) -> str | None:
+    rest = _rest(question, "question")
+    if options := _items_rest(_objects(question.get("options")), "option"):
+        rest["options"] = options
+    return _extra(rest)
+
+
+def _response_extra(doc: JsonDict) -> str | None:
+    rest = _rest(doc, "response")
+    _nested_rest(doc, "respondent", "respondent", rest)
+    _nested_rest(doc, "issue", "issue", rest)
+    if created := _items_rest(_objects(doc.get("createdIssues")), "created_issue"):
+        rest["createdIssues"] = created
+    return _extra(rest)
 
 
 def response_records(
@@ -166,6 +229,7 @@ def response_records(
             for item in _objects(doc.get("createdIssues"))
         ],
         "answer_count": len(answers),
+        "extra": _response_extra(doc),
     }
     answer_records: list[JsonDict] = []
     attachment_records: list[JsonDict] = []
@@ -184,6 +248,7 @@ def response_records(
                 "value": value_json(answer.get("value")),
                 "value_text": value_text(answer.get("value")),
                 "response_updated_at": updated_at,
+                "extra": _extra(_rest(answer, "answer")),
             }
         )
         attachment_records.extend(
@@ -198,17 +263,22 @@ def response_records(
                 "size_bytes": attachment.get("size"),
                 "download_url": attachment.get("downloadUrl"),
                 "response_updated_at": updated_at,
+                "extra": _extra(_rest(attachment, "attachment")),
             }
             for attachment in _objects(answer.get("attachments"))
         )
     return record, answer_records, attachment_records
 
 
-def build_truth(sources: Iterable[SourceSnapshot], updated_since_us: int | None = None) -> Truth:
+def build_truth(
+    sources: Iterable[SourceSnapshot],
+    updated_since_us: int | None = None,
+    page_fields: JsonDict | None = None,
+) -> Truth:
     """Records per stream; responses (and theirs) only when updated at or after the bound."""
     truth: Truth = {stream: [] for stream in STREAMS}
     for source in sources:
-        form, questions = form_records(source)
+        form, questions = form_records(source, page_fields)
         truth["forms"].append(form)
         truth["questions"].extend(questions)
         for response in source.responses:

@@ -1,18 +1,19 @@
 """shape_page turns one reply into records of all five streams, whatever is missing.
 
-api-contract.md §6: unknown fields are ignored; null, missing or empty nested objects
+api-contract.md §6: unknown fields are kept (in ``extra``); null, missing or empty nested objects
 and lists are tolerated; answers to deleted questions are kept. data-model.md: a
 column never changes type from one record to the next.
 """
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
 import pytest
 
-from tap_smartforms.mapping import Page, PageFormatError, shape_page
+from tap_smartforms.mapping import Page, PageFormatError, new_field_tally, shape_page
 from tests.emulator import COLUMNS, FormSpec
 from tests.emulator.data import DataSource
 
@@ -20,11 +21,27 @@ FORM = {
     "id": "f1",
     "name": "Onboarding",
     "createdAt": "2026-01-15T14:23:45.000+0000",
+    "updatedAt": "2026-01-20T08:00:00.000+0000",
     "questions": [
         {"id": "q1", "label": "Full name", "type": "text", "required": True},
         {"id": "q2", "label": "Kit", "type": "multiselect", "options": [{"id": "o1"}]},
     ],
 }
+
+
+FULLY_KNOWN_RESPONSE: dict[str, Any] = {
+    "id": "r1", "formId": "f1", "status": "submitted",
+    "createdAt": "2026-01-15T14:23:45.000+0000", "updatedAt": "2026-01-16T10:00:00Z",
+    "submittedAt": "2026-01-15T14:30:00+02:00",
+    "respondent": {"accountId": "a1", "displayName": "Ada", "emailAddress": "a@x.org"},
+    "issue": {"id": "1", "key": "HR-1", "url": "u", "summary": "s", "projectKey": "HR",
+              "status": "Open"},
+    "createdIssues": [{"id": "2", "key": "IT-1", "url": "u2"}],
+    "answers": [{"questionId": "q1", "label": "Full name", "type": "text", "value": "Ada",
+                 "attachments": [{"id": "a1", "fileName": "c.pdf", "mimeType": "application/pdf",
+                                  "size": 1, "downloadUrl": "https://x"}]}],
+}  # fmt: skip
+"""A response carrying every field the tap maps, and no other."""
 
 
 def _page(*responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -78,10 +95,102 @@ def test_a_record_of_a_sparse_response_still_has_every_column():
     assert set(bundle.attachments[0]) == set(COLUMNS["attachments"])
 
 
-def test_unknown_fields_are_ignored():
+def test_unknown_fields_are_kept_in_extra_not_as_columns():
     bundle = _one({"id": "r1", "brandNew": {"x": 1}, "answers": [{"questionId": "q1", "z": 2}]})
     assert "brandNew" not in bundle.record
-    assert "z" not in bundle.answers[0]
+    assert json.loads(bundle.record["extra"]) == {"brandNew": {"x": 1}}
+    assert json.loads(bundle.answers[0]["extra"]) == {"z": 2}
+
+
+def test_extra_is_null_when_every_field_is_mapped():
+    page = shape_page(_page(FULLY_KNOWN_RESPONSE, total=1, offset=0, limit=500), "ds-1")
+    (bundle,) = page.responses
+    records = [page.form, *page.questions, bundle.record, *bundle.answers, *bundle.attachments]
+    assert [record["extra"] for record in records if record] == [None] * 6
+
+
+def test_unknown_fields_at_every_level_reach_extra_with_their_values():
+    form = {**FORM, "owner": "u1", "questions": [{"id": "q1", "help": "h", "options": [
+        {"id": "o1", "label": "A", "color": "red"}, {"id": "o2"}]}]}  # fmt: skip
+    response = {
+        **FULLY_KNOWN_RESPONSE,
+        "channel": "portal",
+        "respondent": {"accountId": "a1", "locale": "fr"},
+        "issue": {"id": "1", "key": "HR-1", "priority": {"name": "High"}},
+        "createdIssues": [{"id": "2", "key": "IT-1"}, {"id": "3", "labels": ["x"]}],
+        "answers": [
+            {
+                "questionId": "q1",
+                "value": "v",
+                "comment": "c",
+                "attachments": [{"id": "a1", "sha256": "00ff"}],
+            }
+        ],
+    }
+    page = shape_page({"form": form, "responses": [response], "cursor": "n2"}, "ds-1")
+    (bundle,) = page.responses
+    assert page.form is not None
+    assert json.loads(page.form["extra"]) == {"owner": "u1", "_page": {"cursor": "n2"}}
+    assert json.loads(page.questions[0]["extra"]) == {
+        "help": "h",
+        "options": [{"color": "red"}, {}],
+    }
+    assert json.loads(bundle.record["extra"]) == {
+        "channel": "portal",
+        "respondent": {"locale": "fr"},
+        "issue": {"priority": {"name": "High"}},
+        "createdIssues": [{}, {"labels": ["x"]}],
+    }
+    assert json.loads(bundle.answers[0]["extra"]) == {"comment": "c"}
+    assert json.loads(bundle.attachments[0]["extra"]) == {"sha256": "00ff"}
+
+
+@pytest.mark.parametrize("key", ["respondent", "issue"])
+def test_a_nested_value_that_is_not_an_object_is_kept_whole_in_extra(key: str):
+    bundle = _one({"id": "r1", key: "someone@example.com"})
+    assert json.loads(bundle.record["extra"]) == {key: "someone@example.com"}
+
+
+def test_a_response_repeated_within_a_page_is_emitted_once_and_counted():
+    tally = new_field_tally()
+    page = shape_page(_page({"id": "r1"}, {"id": "r2"}, {"id": "r1"}), "ds-1", tally)
+    assert [bundle.record["id"] for bundle in page.responses] == ["r1", "r2"]
+    assert tally.repeated_ids == 1
+
+
+def test_the_tally_names_unmapped_fields_with_how_many_objects_carried_them():
+    tally = new_field_tally()
+    shape_page(_page({"id": "r1", "channel": "x"}, {"id": "r2"}), "ds-1", tally)
+    assert ("responses.channel", 1, 2) in tally.unmapped_fields()
+
+
+def test_the_tally_names_an_expected_field_absent_from_every_object():
+    tally = new_field_tally()
+    renamed = {k: v for k, v in FULLY_KNOWN_RESPONSE.items() if k != "updatedAt"}
+    shape_page(_page({**renamed, "lastModified": "2026-01-01T00:00:00Z"}), "ds-1", tally)
+    assert tally.absent_fields() == [
+        ("page.limit", 1), ("page.offset", 1), ("page.total", 1), ("responses.updatedAt", 1),
+    ]  # fmt: skip
+    assert "responses.lastModified (1 of 1 read)" in " ".join(tally.report_lines())
+
+
+def test_the_tally_reports_nothing_for_a_page_of_the_assumed_shape():
+    tally = new_field_tally()
+    shape_page(_page(FULLY_KNOWN_RESPONSE, total=1, offset=0, limit=500), "ds-1", tally)
+    assert tally.report_lines() == []
+
+
+def test_an_optional_field_absent_everywhere_is_not_drift():
+    tally = new_field_tally()
+    sparse = {k: v for k, v in FULLY_KNOWN_RESPONSE.items() if k not in ("issue", "submittedAt")}
+    shape_page(_page(sparse, total=1, offset=0, limit=500), "ds-1", tally)
+    assert tally.absent_fields() == []
+
+
+def test_list_items_that_are_not_objects_are_counted_as_skipped():
+    tally = new_field_tally()
+    shape_page(_page({"id": "r1"}, "r2", 3), "ds-1", tally)
+    assert tally.skipped_items() == [("responses", 2)]
 
 
 @pytest.mark.parametrize("respondent", [None, {}, "not an object", "missing"])

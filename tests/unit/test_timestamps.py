@@ -75,10 +75,10 @@ def test_a_missing_timestamp_stays_null(missing: object):
         "2026-01-15T14:23:45+25:00",  # offset beyond a day
         "2026-01-15T14:23:45ZZ",
         "   ",
-        1768487025,  # epoch seconds: not a style the contract lists
-        1768487025000,  # epoch milliseconds
-        1768487025.5,
         True,
+        float("nan"),
+        float("inf"),
+        10**30,  # an epoch past any calendar
         ["2026-01-15T14:23:45Z"],
         {"value": "2026-01-15T14:23:45Z"},
     ],
@@ -86,6 +86,18 @@ def test_a_missing_timestamp_stays_null(missing: object):
 def test_a_value_that_is_not_a_timestamp_is_refused(bad: object):
     with pytest.raises(TimestampError):
         normalize_timestamp(bad)
+
+
+@pytest.mark.parametrize(
+    "epoch",
+    [1768487025, 1768487025000, 1768487025.0, "1768487025", "1768487025000"],
+)
+def test_an_epoch_number_in_seconds_or_milliseconds_is_read_as_utc(epoch: object):
+    assert normalize_timestamp(epoch) == "2026-01-15T14:23:45+00:00"
+
+
+def test_an_epoch_with_a_fraction_keeps_it():
+    assert normalize_timestamp(1768487025.5) == "2026-01-15T14:23:45.500000+00:00"
 
 
 def test_the_refusal_quotes_what_was_sent():
