@@ -22,9 +22,23 @@ _MAX_FIELDS_NAMED = 12
 
 @dataclass
 class _KindTally:
-    objects: int = 0
-    keys: Counter[str] = field(default_factory=Counter)
+    # How many objects carried each set of keys, as the key tuple in the order
+    # sent: a server sends few distinct shapes, so this is one dict update per
+    # object, far cheaper than counting every key of every answer.
+    shapes: Counter[tuple[str, ...]] = field(default_factory=Counter)
     not_objects: int = 0
+
+    @property
+    def objects(self) -> int:
+        return sum(self.shapes.values())
+
+    @property
+    def keys(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for shape, count in self.shapes.items():
+            for key in set(shape):
+                counts[key] += count
+        return counts
 
 
 class FieldTally:
@@ -44,9 +58,7 @@ class FieldTally:
         self.repeated_ids = 0
 
     def saw(self, kind: str, raw: Mapping[str, Any]) -> None:
-        tally = self._kinds[kind]
-        tally.objects += 1
-        tally.keys.update(raw.keys())  # the keys, not a mapping of counts
+        self._kinds[kind].shapes[tuple(raw)] += 1
 
     def saw_not_an_object(self, kind: str) -> None:
         self._kinds[kind].not_objects += 1
@@ -67,13 +79,13 @@ class FieldTally:
         the objects of its kind carried (only kinds seen at least once). Optional
         fields (a description, an issue) are often absent from a whole form, so only
         the expected ones count."""
-        return [
-            (f"{kind}.{name}", self._kinds[kind].objects)
-            for kind, names in self._expected.items()
-            if self._kinds[kind].objects
-            for name in names
-            if self._kinds[kind].keys[name] == 0
-        ]
+        absent = []
+        for kind, names in self._expected.items():
+            tally = self._kinds[kind]
+            if objects := tally.objects:
+                seen = tally.keys
+                absent += [(f"{kind}.{name}", objects) for name in names if seen[name] == 0]
+        return absent
 
     def skipped_items(self) -> list[tuple[str, int]]:
         """``(kind, count)`` of list items that were not JSON objects, so not records."""

@@ -389,8 +389,10 @@ def _compact_json(value: object) -> str:
 
 def _unmapped(raw: Mapping[str, Any], kind: str) -> dict[str, Any]:
     """The fields of ``raw`` that this module does not read."""
-    unknown = raw.keys() - _KNOWN[kind]
-    return {key: raw[key] for key in raw if key in unknown} if unknown else {}
+    known = _KNOWN[kind]
+    if raw.keys() <= known:  # the usual case, checked without building a set
+        return {}
+    return {key: value for key, value in raw.items() if key not in known}
 
 
 def _nested(
@@ -442,10 +444,11 @@ def _objects(
     value: object, kind: str | None = None, tally: FieldTally | None = None
 ) -> list[Mapping[str, Any]]:
     """The JSON objects of a list; anything else in it is not a record (and is counted)."""
-    items = _list(value)
-    objects = [item for item in items if isinstance(item, Mapping)]
-    if tally is not None and kind is not None:
-        for _ in range(len(items) - len(objects)):
+    if not value or not isinstance(value, list):  # most answers carry no attachments
+        return []
+    objects = [item for item in value if isinstance(item, Mapping)]
+    if tally is not None and kind is not None and len(objects) < len(value):
+        for _ in range(len(value) - len(objects)):
             tally.saw_not_an_object(kind)
     return objects
 
