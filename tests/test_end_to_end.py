@@ -215,6 +215,7 @@ def test_a_failing_data_source_does_not_stop_the_others(emulator, run_tap):
     assert bookmark(final, revoked) is None
 
 
+@pytest.mark.slow  # the retries' real backoff waits take about 15 s
 def test_transient_faults_are_retried_without_losing_a_response(emulator, run_tap):
     emu = emulator([FormSpec(responses=60, seed=8)])
     ds_id = emu.data_source_ids[0]
