@@ -40,6 +40,9 @@ from tests.conftest import (
 )
 from tests.emulator import COLUMNS, PRIMARY_KEYS, STREAMS, Emulator, FormSpec, Truth
 
+# Every pipeline installs plugins and runs Meltano: minutes, so not in the fast lane.
+pytestmark = pytest.mark.slow
+
 PAGE_SIZE = 25
 JOIN_SAMPLE = 6
 Row = dict[str, Any]

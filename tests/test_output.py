@@ -45,6 +45,7 @@ def test_records_leave_the_tap_already_in_their_schema_types(emulator, run_tap):
     assert run.returncode == 0, run.stderr
     schemas = {m["stream"]: m["schema"] for m in run.messages if m["type"] == "SCHEMA"}
     for stream in STREAMS:
+        assert run.records(stream), f"{stream}: no records"
         validator = Draft7Validator(schemas[stream])
         for record in run.records(stream):
             validator.validate(record)

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from tests.conftest import keys
-from tests.emulator import FormSpec
+from tests.emulator import FormSpec, RequestLogEntry
 
 STREAMS = ("forms", "questions", "responses", "answers", "attachments")
 
@@ -24,10 +24,26 @@ def test_data_sources_are_fetched_at_the_same_time(emulator, run_tap):
     emu.on_data_request(wait_for_the_others)
     run = run_tap(emu.tap_config(parallel_data_sources=4, page_size=10))
     assert run.returncode == 0, run.stderr
+    # From the emulator's log, not the barrier alone: some moment lies between every
+    # data source's first and last request (one after another, none would).
+    spans = request_spans(emu.stats.request_log)
+    assert set(spans) == set(emu.data_source_ids)
+    latest_first = max(first for first, _ in spans.values())
+    earliest_last = min(last for _, last in spans.values())
+    assert latest_first < earliest_last, f"data sources fetched one after another: {spans}"
     assert emu.stats.callback_errors == []
     truth = emu.truth()
     for stream in STREAMS:
         assert sorted(keys(run.records(stream), stream)) == sorted(keys(truth[stream], stream))
+
+
+def request_spans(log: list[RequestLogEntry]) -> dict[str, tuple[float, float]]:
+    """Per data source: when its first and its last data request arrived."""
+    spans: dict[str, tuple[float, float]] = {}
+    for entry in log:
+        first, last = spans.get(entry.ds_id, (entry.time, entry.time))
+        spans[entry.ds_id] = (min(first, entry.time), max(last, entry.time))
+    return spans
 
 
 def test_interleaved_output_stays_valid_singer(emulator, run_tap):
@@ -48,13 +64,31 @@ def test_interleaved_output_stays_valid_singer(emulator, run_tap):
         elif message["type"] == "STATE":
             _assert_state_covers_only_written(message["value"], emitted)
     assert set(emitted) == set(emu.data_source_ids)
+    # The final bookmarks are the emulator's newest updated_at per data source.
+    final = bookmarks(run.states[-1])
+    for data_source_id in emu.data_source_ids:
+        newest = max(
+            record["updated_at"]
+            for record in emu.truth()["responses"]
+            if record["data_source_id"] == data_source_id
+        )
+        assert final[data_source_id] == [newest]
+
+
+def bookmarks(state: dict[str, Any]) -> dict[str, list[str]]:
+    """Every bookmark value a STATE holds per data source: the finished one and the
+    progress marker of one still running."""
+    values: dict[str, list[str]] = {}
+    for partition in state["bookmarks"]["responses"].get("partitions", []):
+        data_source_id = partition["context"]["data_source_id"]
+        for holder in (partition, partition.get("progress_markers", {})):
+            if holder.get("replication_key_value") is not None:
+                values.setdefault(data_source_id, []).append(holder["replication_key_value"])
+    return values
 
 
 def _assert_state_covers_only_written(state: dict[str, Any], emitted: dict[str, list[str]]):
-    for partition in state["bookmarks"]["responses"].get("partitions", []):
-        data_source_id = partition["context"]["data_source_id"]
-        markers = partition.get("progress_markers", partition)
-        value = markers.get("replication_key_value")
-        if value is None or data_source_id not in emitted:
-            continue
-        assert value in emitted[data_source_id], "STATE ahead of the records written"
+    # A data source with no records out yet must have no bookmark yet either.
+    for data_source_id, values in bookmarks(state).items():
+        for value in values:
+            assert value in emitted.get(data_source_id, []), "STATE ahead of the records written"

@@ -215,6 +215,7 @@ def test_progress_is_logged_per_data_source_on_stderr_only(emulator, run_tap):
     emu = emulator([FormSpec(responses=25, seed=71)])
     run = run_tap(emu.tap_config(page_size=10))
     (ds_id,) = emu.data_source_ids
+    assert run.returncode == 0, run.stderr
     assert f"data source {ds_id}: 3 pages, 25 of 25 responses" in run.stderr
     assert all(
         json.loads(line)["type"] in {"SCHEMA", "RECORD", "STATE"}

@@ -143,7 +143,7 @@ def test_every_stream_has_a_schema(views, view):
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_table_and_column_names_fit_snowflake_identifiers(views, view):
-    for stream in views[view].schemas:
+    for stream in STREAMS:
         assert len(stream) <= SNOWFLAKE_MAX_IDENTIFIER
         too_long = [c for c in columns(views[view], stream) if len(c) > SNOWFLAKE_MAX_IDENTIFIER]
         assert too_long == [], stream
@@ -151,7 +151,7 @@ def test_table_and_column_names_fit_snowflake_identifiers(views, view):
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_names_are_snake_case_so_no_target_needs_to_quote_them(views, view):
-    for stream in views[view].schemas:
+    for stream in STREAMS:
         assert SNAKE_CASE.fullmatch(stream), stream
         odd = [c for c in columns(views[view], stream) if not SNAKE_CASE.fullmatch(c)]
         assert odd == [], stream
@@ -160,14 +160,14 @@ def test_names_are_snake_case_so_no_target_needs_to_quote_them(views, view):
 @pytest.mark.parametrize("view", VIEWS)
 def test_no_two_names_clash_after_case_folding(views, view):
     assert len({s.upper() for s in views[view].schemas}) == len(views[view].schemas)
-    for stream in views[view].schemas:
+    for stream in STREAMS:
         names = columns(views[view], stream)
         assert len({name.upper() for name in names}) == len(names), stream
 
 
 @pytest.mark.parametrize("view", VIEWS)
 def test_every_column_has_exactly_one_type(views, view):
-    for stream in views[view].schemas:
+    for stream in STREAMS:
         problems = [
             problem
             for name, schema in views[view].schemas[stream][-1]["properties"].items()
@@ -178,7 +178,8 @@ def test_every_column_has_exactly_one_type(views, view):
 
 @pytest.mark.parametrize("view", ["emitted", "flattened"])
 def test_a_stream_schema_never_changes_during_a_sync(views, view):
-    for stream, schemas in views[view].schemas.items():
+    for stream in STREAMS:
+        schemas = views[view].schemas[stream]
         assert all(schema == schemas[0] for schema in schemas), stream
 
 

@@ -59,6 +59,7 @@ def stored_chain(store_path: Path, emu, data_source_id: str):
     return TokenStore(store_path).read(key)
 
 
+@pytest.mark.slow  # outlasting three 2 s token lifetimes takes about 10 s
 def test_a_sync_outlasting_many_access_tokens_completes(emulator, run_tap):
     # 2 s tokens; 24 pages at 0.3 s each take about three lifetimes.
     emu = emulator([FormSpec(responses=120, seed=21)], access_token_ttl=2.0, latency=0.3)
@@ -85,6 +86,7 @@ def test_a_second_run_continues_from_the_rotated_token(emulator, run_tap, tmp_pa
 
     assert first.returncode == 0, first.stderr
     assert second.returncode == 0, second.stderr
+    assert response_ids(first) == response_ids(second) == truth_ids(emu)
     assert "using the refresh token from the config" in first.stderr
     assert "using the stored refresh token (rotated " in second.stderr
     assert after_first is not None
@@ -237,6 +239,9 @@ def test_a_chain_near_its_365_days_is_announced_with_its_end_date(emulator, run_
         f"data source {ds}: its authorization ends on {ends}" in line for line in warnings
     ), warnings
     quiet = run_tap({**config, "token_expiry_warning_days": 3})
+    # A quiet run that synced, not one that stopped before it could warn.
+    assert quiet.returncode == 0, quiet.stderr
+    assert response_ids(quiet) == truth_ids(emu)
     assert "its authorization ends on" not in quiet.stderr
 
 
