@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import requests
 
 from tap_smartforms import mapping
-from tap_smartforms.errors import REDACTOR, DataSourceError
+from tap_smartforms.errors import REDACTOR, DataSourceError, quote_server_text
 from tap_smartforms.retry import TransientError, retry_after_seconds, retry_transient
 from tap_smartforms.token_store import (
     HeldToken,
@@ -265,11 +265,10 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                     "the token endpoint refused the OAuth client (invalid_client); check "
                     "client_id and client_secret (top level or in this data source's entry)",
                 )
-            detail = mapping.error_text(body) or response.reason
+            detail = mapping.error_text(body) or quote_server_text(response.reason or "")
             raise DataSourceError(
                 self.data_source_id,
-                f"the token endpoint {self._client.token_url} answered HTTP {status}: "
-                f"{REDACTOR.redact(str(detail))}",
+                f"the token endpoint {self._client.token_url} answered HTTP {status}: {detail}",
             )
         if not isinstance(body, dict):
             raise TransientError("token endpoint replied with a body that is not JSON")

@@ -18,7 +18,7 @@ import requests
 
 from tap_smartforms import mapping
 from tap_smartforms.auth import RefreshTokenAuthenticator
-from tap_smartforms.errors import REDACTOR, DataSourceError
+from tap_smartforms.errors import DataSourceError, quote_server_text
 from tap_smartforms.ratelimit import SlidingWindowLimiter
 from tap_smartforms.retry import TransientError, retry_after_seconds, retry_transient
 
@@ -161,7 +161,8 @@ class DataSourceClient:
             return mapping.shape_page(payload, self.data_source_id)
         except mapping.PageFormatError as error:
             raise self._failure(
-                response, f"the reply for offset {offset} could not be read: {error}"
+                response,
+                f"the reply for offset {offset} could not be read: {quote_server_text(error)}",
             ) from None
 
     def _raise_if_gateway_refused(self, response: requests.Response) -> None:
@@ -176,7 +177,7 @@ class DataSourceClient:
 
     def _failure(self, response: requests.Response, problem: str) -> DataSourceError:
         detail = mapping.error_text(_json_or_none(response))
-        server_says = f"; the server says: {REDACTOR.redact(detail)}" if detail else ""
+        server_says = f"; the server says: {detail}" if detail else ""
         return DataSourceError(self.data_source_id, f"{problem}{server_says}{_trace(response)}")
 
 
@@ -189,7 +190,7 @@ def _json_or_none(response: requests.Response) -> object:
 
 def _trace(response: requests.Response) -> str:
     trace_id = response.headers.get("atl-traceid")
-    return f" (atl-traceid {trace_id})" if trace_id else ""
+    return f" (atl-traceid {quote_server_text(trace_id, limit=64)})" if trace_id else ""
 
 
 def _bearer_token(request: requests.PreparedRequest | None) -> str | None:

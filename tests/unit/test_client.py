@@ -272,3 +272,14 @@ def test_a_secret_echoed_in_an_error_body_is_redacted():
 def test_a_200_that_is_not_a_page_fails_the_data_source_naming_the_offset():
     message = _failure(FakeHttp((200, ["not", "a", "page"], {})), offset=50)
     assert "the reply for offset 50 could not be read" in message
+
+
+def test_server_text_in_a_failure_is_escaped_and_cut():
+    body = {"error": "bad", "message": "line\r\n2026-01-01 | ERROR forged\x1b[2J" + "." * 1000}
+    message = _failure(FakeHttp((400, body, {"atl-traceid": "t\n1"})))
+    assert "\r" not in message
+    assert "\x1b" not in message
+    assert "the server says: bad: line\\r\\n2026-01-01 | ERROR forged\\x1b[2J" in message
+    assert "…" in message
+    assert len(message) < 500
+    assert message.endswith("(atl-traceid t\\n1)")
