@@ -90,6 +90,9 @@ class DataSourceClient:
                 self.data_source_id, f"the API kept failing at offset {offset}: {problem}"
             ),
             on_retry=self._count_retry,
+            # The budget holds back as long as the retry waits, so a 429 is honoured
+            # by whatever request comes next, not only by this retry.
+            on_retry_after=self.limiter.push_back,
             sleep=self._sleep,
         )
 
@@ -122,8 +125,6 @@ class DataSourceClient:
             )
         if status == 429:
             retry_after = retry_after_seconds(response)
-            if retry_after is not None:
-                self.limiter.push_back(retry_after)
             raise TransientError("rate limited (HTTP 429)", retry_after=retry_after)
         if status >= 500:
             raise TransientError(f"HTTP {status}{_trace(response)}")

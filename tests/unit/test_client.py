@@ -21,7 +21,7 @@ from tap_smartforms.client import DataSourceClient, PageTooLarge
 from tap_smartforms.errors import DataSourceError
 from tap_smartforms.mapping import parse_data_source_url
 from tap_smartforms.ratelimit import SlidingWindowLimiter
-from tap_smartforms.retry import MAX_TRIES
+from tap_smartforms.retry import MAX_RETRY_AFTER_SECONDS, MAX_TRIES
 
 DATA_URL = "https://site.atlassian.net/gateway/api/svc/jira/apps/a_b/rest/v1/datasource"
 TOKEN_URL = "https://auth.example.com/oauth/token"
@@ -87,7 +87,9 @@ class FakeTime:
         self.now += seconds
 
 
-def _client(http: FakeHttp, time: FakeTime | None = None) -> DataSourceClient:
+def _client(
+    http: FakeHttp, time: FakeTime | None = None, retry_sleep: Any = None
+) -> DataSourceClient:
     time = time or FakeTime()
     session = requests.Session()
     session.mount("https://", http)
@@ -107,7 +109,7 @@ def _client(http: FakeHttp, time: FakeTime | None = None) -> DataSourceClient:
         user_agent="tap-smartforms/test",
         logger=logger,
         session=session,
-        sleep=time.sleep,
+        sleep=retry_sleep or time.sleep,
     )
 
 
@@ -195,6 +197,38 @@ def test_a_429_holds_back_the_next_pages_too():
     client.limiter.push_back(5.0)  # a second 429 right after the retry
     _fetch(client)
     assert time.now - started == pytest.approx(5.0)
+
+
+def _client_whose_retries_do_not_move_the_clock(http: FakeHttp, time: FakeTime) -> Any:
+    """A client whose retry waits pass instantly and leave the clock alone: any
+    time that passes afterwards is the request budget holding back."""
+    return _client(http, time, retry_sleep=lambda seconds: None)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "held_back"),
+    [("7", 7.0), ("1000000000", MAX_RETRY_AFTER_SECONDS), ("inf", MAX_RETRY_AFTER_SECONDS)],
+)
+def test_a_429_holds_the_request_budget_back_for_its_retry_after(
+    retry_after: str, held_back: float
+):
+    time = FakeTime()
+    http = FakeHttp((429, {"error": "rate_limited"}, {"Retry-After": retry_after}))
+    client = _client_whose_retries_do_not_move_the_clock(http, time)
+    started = time.now
+    assert len(_fetch(client).responses) == 1
+    # The retry itself had to wait in the limiter: the 429 reached the budget.
+    assert time.sleeps == [pytest.approx(held_back)]
+    assert time.now - started == pytest.approx(held_back)
+    assert len(http.data_requests) == 2
+
+
+def test_a_429_without_a_usable_retry_after_leaves_the_budget_alone():
+    time = FakeTime()
+    http = FakeHttp((429, {}, {"Retry-After": "nan"}))
+    client = _client_whose_retries_do_not_move_the_clock(http, time)
+    assert len(_fetch(client).responses) == 1
+    assert time.sleeps == []
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
