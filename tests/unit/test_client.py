@@ -7,6 +7,7 @@ authenticator's refresh-on-401 runs; sleeps go to a fake clock, so nothing waits
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from typing import Any
@@ -22,6 +23,7 @@ from tap_smartforms.errors import DataSourceError
 from tap_smartforms.mapping import parse_data_source_url
 from tap_smartforms.ratelimit import SlidingWindowLimiter
 from tap_smartforms.retry import MAX_RETRY_AFTER_SECONDS, MAX_TRIES
+from tap_smartforms.transport import DEFAULT_LIMITS, ReplyLimits
 
 DATA_URL = "https://site.atlassian.net/gateway/api/svc/jira/apps/a_b/rest/v1/datasource"
 TOKEN_URL = "https://auth.example.com/oauth/token"
@@ -70,7 +72,8 @@ def _response(
     response.request = request
     response.url = str(request.url)
     response.headers.update(headers or {})
-    response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    # A body to stream, as from a real connection (the client reads with stream=True).
+    response.raw = io.BytesIO(body if isinstance(body, bytes) else json.dumps(body).encode())
     return response
 
 
@@ -88,7 +91,10 @@ class FakeTime:
 
 
 def _client(
-    http: FakeHttp, time: FakeTime | None = None, retry_sleep: Any = None
+    http: FakeHttp,
+    time: FakeTime | None = None,
+    retry_sleep: Any = None,
+    limits: ReplyLimits = DEFAULT_LIMITS,
 ) -> DataSourceClient:
     time = time or FakeTime()
     session = requests.Session()
@@ -110,6 +116,7 @@ def _client(
         logger=logger,
         session=session,
         sleep=retry_sleep or time.sleep,
+        limits=limits,
     )
 
 
@@ -254,6 +261,7 @@ def test_a_truncated_or_non_json_body_is_retried(broken: bytes):
         requests.ConnectionError("reset"),
         requests.ReadTimeout("slow"),
         requests.exceptions.ChunkedEncodingError("body cut short"),
+        requests.exceptions.ContentDecodingError("not gzip"),
     ],
 )
 def test_a_dropped_connection_or_timeout_is_retried(error: Exception):
@@ -317,3 +325,58 @@ def test_server_text_in_a_failure_is_escaped_and_cut():
     assert "…" in message
     assert len(message) < 500
     assert message.endswith("(atl-traceid t\\n1)")
+
+
+HTML = b"<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/html; charset=utf-8", "text/plain", "application/octet-stream"]
+)
+def test_a_200_that_is_not_json_is_retried(content_type: str):
+    http = FakeHttp((200, HTML, {"Content-Type": content_type}), (200, PAGE, {}))
+    assert len(_fetch(_client(http)).responses) == 1
+    assert len(http.data_requests) == 2
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/json",
+        "application/problem+json",
+        "APPLICATION/JSON",
+    ],
+)
+def test_every_json_content_type_is_read(content_type: str):
+    http = FakeHttp((200, PAGE, {"Content-Type": content_type}))
+    assert len(_fetch(_client(http)).responses) == 1
+
+
+def test_an_html_page_that_persists_fails_naming_it_and_its_content_type():
+    reply = (200, HTML, {"Content-Type": "text/html; charset=utf-8", "atl-traceid": "t-5"})
+    message = _failure(FakeHttp(*[reply] * MAX_TRIES), offset=10)
+    assert (
+        "the API kept failing at offset 10: the API answered with an HTML page "
+        "(Content-Type text/html; charset=utf-8) (atl-traceid t-5)"
+    ) in message
+
+
+def test_a_non_json_content_type_is_named_escaped():
+    reply = (200, b"x", {"Content-Type": "text/plain\x1b[2J"})
+    message = _failure(FakeHttp(*[reply] * MAX_TRIES))
+    assert "the API answered with non-JSON content (Content-Type text/plain\\x1b[2J)" in message
+
+
+def test_a_reply_past_the_size_cap_is_treated_like_a_413(caplog: pytest.LogCaptureFixture):
+    big_page = {**PAGE, "padding": "x" * 5000}
+    http = FakeHttp((200, big_page, {}))
+    client = _client(http, limits=ReplyLimits(max_bytes=4096))
+    with (
+        caplog.at_level(logging.WARNING, logger="test_client"),
+        pytest.raises(PageTooLarge, match="offset 40 alone exceeded 4096 bytes once decoded"),
+    ):
+        _fetch(client, offset=40)
+    assert len(http.data_requests) == 1, "a reply too large is not retried as it is"
+    assert "the reply for offset 40 (limit 10) exceeded 4096 bytes" in caplog.text
