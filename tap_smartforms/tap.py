@@ -86,6 +86,8 @@ class TapSmartForms(Tap):
 
     def _client_for(self, source: settings_module.DataSourceSettings) -> DataSourceClient:
         session = transport.new_session()
+        limits = transport.ReplyLimits(deadline_seconds=self.settings.request_timeout_seconds)
+        patience = float(self.settings.max_retry_seconds)
         token_url = self.settings.oauth_token_url
         authenticator = RefreshTokenAuthenticator(
             source.data_source_id,
@@ -99,6 +101,8 @@ class TapSmartForms(Tap):
             expiry_warning_days=self.settings.token_expiry_warning_days,
             session=session,
             logger=self.logger,
+            limits=limits,
+            patience_seconds=patience,
         )
         return DataSourceClient(
             source.endpoint,
@@ -107,6 +111,8 @@ class TapSmartForms(Tap):
             user_agent=f"{self.name}/{self.plugin_version}",
             logger=self.logger,
             session=session,
+            limits=limits,
+            patience_seconds=patience,
         )
 
     def sync_all(self) -> None:  # type: ignore[misc]
