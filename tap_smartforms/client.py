@@ -150,8 +150,12 @@ class DataSourceClient:
                 "limit (HTTP 413), so it cannot be read; report it to the app vendor",
             )
         if status == 429:
-            retry_after = retry_after_seconds(response)
-            raise TransientError("rate limited (HTTP 429)", retry_after=retry_after)
+            header = response.headers.get("Retry-After")
+            # Named as sent: an absurd value is then visible next to the wait we chose.
+            told = f", Retry-After {quote_server_text(header, limit=40)}" if header else ""
+            raise TransientError(
+                f"rate limited (HTTP 429{told})", retry_after=retry_after_seconds(response)
+            )
         if status >= 500:
             raise TransientError(f"HTTP {status}{_trace(response)}")
         if status == 403:

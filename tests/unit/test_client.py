@@ -230,6 +230,12 @@ def test_a_429_holds_the_request_budget_back_for_its_retry_after(
     assert len(http.data_requests) == 2
 
 
+def test_a_429_that_persists_names_the_retry_after_it_was_sent():
+    replies = [(429, {}, {"Retry-After": "1e12\r\nX-Forged: 1"}) for _ in range(MAX_TRIES)]
+    message = _failure(FakeHttp(*replies))
+    assert "rate limited (HTTP 429, Retry-After 1e12\\r\\nX-Forged: 1)" in message
+
+
 def test_a_429_without_a_usable_retry_after_leaves_the_budget_alone():
     time = FakeTime()
     http = FakeHttp((429, {}, {"Retry-After": "nan"}))
