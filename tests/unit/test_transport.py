@@ -7,6 +7,7 @@ stack runs; deadlines are a second or less, so nothing here waits long.
 from __future__ import annotations
 
 import gzip
+import logging
 import socketserver
 import threading
 import time
@@ -16,6 +17,8 @@ import pytest
 import requests
 
 from tap_smartforms import transport
+from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
+from tap_smartforms.errors import DataSourceError
 from tap_smartforms.retry import TransientError
 from tap_smartforms.transport import ReplyLimits, ReplyTooLarge
 
@@ -238,3 +241,22 @@ def test_the_deadline_watches_only_its_own_thread(server: _Server):
         assert _send(server, ReplyLimits(deadline_seconds=5)).json() == {"ok": True}
     worker.join(timeout=5)
     assert len(failures) == 1
+
+
+def test_the_token_endpoint_is_held_to_the_same_deadline(server: _Server):
+    server.behaviours.extend([_head_then_drip(b"{}" * 100)] * 3)
+    authenticator = RefreshTokenAuthenticator(
+        "ds-4",
+        OAuthClient(server.url, "client", "client-secret-y"),
+        "refresh-token-y",
+        logger=logging.getLogger("test_transport"),
+        limits=ReplyLimits(deadline_seconds=0.3),
+        patience_seconds=0.5,
+    )
+    started = time.monotonic()
+    with pytest.raises(DataSourceError) as raised:
+        authenticator.access_token()
+    assert "could not refresh the access token: token endpoint: no complete reply within 0.3 s" in (
+        str(raised.value)
+    )
+    assert time.monotonic() - started < 5
