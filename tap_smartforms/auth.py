@@ -24,9 +24,14 @@ from dataclasses import dataclass
 
 import requests
 
-from tap_smartforms import mapping
-from tap_smartforms.errors import REDACTOR, DataSourceError
-from tap_smartforms.retry import TransientError, retry_after_seconds, retry_transient
+from tap_smartforms import mapping, transport
+from tap_smartforms.errors import REDACTOR, DataSourceError, quote_server_text
+from tap_smartforms.retry import (
+    MAX_TOTAL_SECONDS,
+    TransientError,
+    retry_after_seconds,
+    retry_transient,
+)
 from tap_smartforms.token_store import (
     HeldToken,
     RefreshTokenSource,
@@ -77,9 +82,12 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         logger: logging.Logger | None = None,
+        limits: transport.ReplyLimits = transport.DEFAULT_LIMITS,
+        patience_seconds: float = MAX_TOTAL_SECONDS,
     ) -> None:
         """``refresh_token`` is the configured one; with a ``token_source`` (the token
-        store) it is only where the chain started, and the store may hold a newer one."""
+        store) it is only where the chain started, and the store may hold a newer one.
+        ``limits`` and ``patience_seconds`` as for ``DataSourceClient``."""
         self.data_source_id = data_source_id
         self._client = client
         self._source = token_source
@@ -87,7 +95,9 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         if token_source is None and refresh_token:
             self._held = HeldToken(refresh_token, fingerprint(refresh_token), "config")
         self._expiry_warning_days = expiry_warning_days
-        self._session = session or requests.Session()
+        self._session = session or transport.new_session()
+        self._limits = limits
+        self._patience_seconds = patience_seconds
         self._clock = clock
         self._logger = logger or logging.getLogger(__name__)
         self._lock = threading.Lock()
@@ -220,6 +230,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
             on_give_up=lambda problem: DataSourceError(
                 self.data_source_id, f"could not refresh the access token: {problem}"
             ),
+            patience_seconds=self._patience_seconds,
         )
 
     def _grant_refused(self) -> DataSourceError:
@@ -237,11 +248,14 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
             "refresh_token": self.refresh_token or "",
         }
         try:
-            response = self._session.post(
-                self._client.token_url, json=body, timeout=TOKEN_REQUEST_TIMEOUT_SECONDS
+            response = transport.send(
+                self._session,
+                requests.Request("POST", self._client.token_url, json=body),
+                limits=self._limits,
+                timeout=TOKEN_REQUEST_TIMEOUT_SECONDS,
             )
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientError(f"token endpoint unreachable ({type(error).__name__})") from None
+        except (TransientError, transport.ReplyTooLarge) as error:
+            raise TransientError(f"token endpoint: {error}") from None
         return self._read_token_reply(response)
 
     def _read_token_reply(self, response: requests.Response) -> dict[str, object]:
@@ -265,11 +279,10 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                     "the token endpoint refused the OAuth client (invalid_client); check "
                     "client_id and client_secret (top level or in this data source's entry)",
                 )
-            detail = mapping.error_text(body) or response.reason
+            detail = mapping.error_text(body) or quote_server_text(response.reason or "")
             raise DataSourceError(
                 self.data_source_id,
-                f"the token endpoint {self._client.token_url} answered HTTP {status}: "
-                f"{REDACTOR.redact(str(detail))}",
+                f"the token endpoint {self._client.token_url} answered HTTP {status}: {detail}",
             )
         if not isinstance(body, dict):
             raise TransientError("token endpoint replied with a body that is not JSON")

@@ -16,11 +16,17 @@ from datetime import datetime
 
 import requests
 
-from tap_smartforms import mapping
+from tap_smartforms import mapping, transport
 from tap_smartforms.auth import RefreshTokenAuthenticator
-from tap_smartforms.errors import REDACTOR, DataSourceError
+from tap_smartforms.errors import DataSourceError, quote_server_text
 from tap_smartforms.ratelimit import SlidingWindowLimiter
-from tap_smartforms.retry import TransientError, retry_after_seconds, retry_transient
+from tap_smartforms.retry import (
+    MAX_TOTAL_SECONDS,
+    TransientError,
+    retry_after_seconds,
+    retry_transient,
+)
+from tap_smartforms.transport import ReplyLimits, ReplyTooLarge
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 # The server gives up generating a page after 25 s [sibling]; allow for transfer.
@@ -28,20 +34,10 @@ READ_TIMEOUT_SECONDS = 90.0
 SCOPE_MISMATCH = "scope does not match"
 
 
-# Connection refused or reset, timed out, or closed before the announced body was
-# all there (ChunkedEncodingError, despite its name, is any body cut short).
-_NO_COMPLETE_REPLY = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-    requests.exceptions.ContentDecodingError,
-)
-
-
 class PageTooLarge(DataSourceError):
-    """413: this page would exceed the API's 5 MB body limit. The pager asks for
-    fewer responses; only when a single response is too large does it end the
-    data source, with this message."""
+    """413, or a reply past the tap's own size cap: this page is too large. The
+    pager asks for fewer responses; only when a single response is too large
+    does it end the data source, with this message."""
 
 
 @dataclass
@@ -63,7 +59,12 @@ class DataSourceClient:
         logger: logging.Logger,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        limits: ReplyLimits = transport.DEFAULT_LIMITS,
+        patience_seconds: float = MAX_TOTAL_SECONDS,
     ) -> None:
+        """``session``: one from ``transport.new_session`` (the default), or the
+        ``limits`` deadline cannot cut its connections. ``patience_seconds``: how
+        long one page is retried before the data source fails."""
         self.endpoint = endpoint
         self.data_source_id = endpoint.data_source_id
         self.authenticator = authenticator
@@ -73,8 +74,10 @@ class DataSourceClient:
         self.field_tally = mapping.new_field_tally()
         self._user_agent = user_agent
         self._logger = logger
-        self._session = session or requests.Session()
+        self._session = session or transport.new_session()
         self._sleep = sleep  # injectable so tests of retries never wait
+        self._limits = limits
+        self._patience_seconds = patience_seconds
 
     def fetch_page(self, *, offset: int, limit: int, updated_from: datetime | None) -> mapping.Page:
         """One page, shaped into records. Retries what is transient.
@@ -85,20 +88,46 @@ class DataSourceClient:
             self.endpoint, offset=offset, limit=limit, updated_from=updated_from
         )
         return retry_transient(
-            lambda: self._fetch_once(params, offset),
+            lambda: self._fetch_once(params, offset, limit),
             describe=f"data source {self.data_source_id}: page at offset {offset}",
             logger=self._logger,
             on_give_up=lambda problem: DataSourceError(
                 self.data_source_id, f"the API kept failing at offset {offset}: {problem}"
             ),
             on_retry=self._count_retry,
+            # The budget holds back as long as the retry waits, so a 429 is honoured
+            # by whatever request comes next, not only by this retry.
+            on_retry_after=self.limiter.push_back,
             sleep=self._sleep,
+            patience_seconds=self._patience_seconds,
         )
 
     def _count_retry(self) -> None:
         self.counters.retries += 1
 
-    def _fetch_once(self, params: list[tuple[str, str]], offset: int) -> mapping.Page:
+    def _fetch_once(self, params: list[tuple[str, str]], offset: int, limit: int) -> mapping.Page:
+        try:
+            return self._fetch_and_shape(params, offset)
+        except ReplyTooLarge as error:
+            # Like a 413: fewer responses make a smaller reply, and if one response
+            # alone is this large, nothing will read it.
+            self._logger.warning(
+                "data source %s: the reply for offset %d (limit %d) exceeded %d bytes "
+                "once decoded%s",
+                self.data_source_id,
+                offset,
+                limit,
+                error.max_bytes,
+                "; asking for fewer responses" if limit > 1 else "",
+            )
+            raise PageTooLarge(
+                self.data_source_id,
+                f"the reply for the response at offset {offset} alone exceeded "
+                f"{error.max_bytes} bytes once decoded (the API's limit is 5 MB), so it "
+                "cannot be read; report it to the app vendor",
+            ) from None
+
+    def _fetch_and_shape(self, params: list[tuple[str, str]], offset: int) -> mapping.Page:
         response = self._get(params)
         if response.status_code == 401:
             self._raise_if_gateway_refused(response)
@@ -123,10 +152,12 @@ class DataSourceClient:
                 "limit (HTTP 413), so it cannot be read; report it to the app vendor",
             )
         if status == 429:
-            retry_after = retry_after_seconds(response)
-            if retry_after is not None:
-                self.limiter.push_back(retry_after)
-            raise TransientError("rate limited (HTTP 429)", retry_after=retry_after)
+            header = response.headers.get("Retry-After")
+            # Named as sent: an absurd value is then visible next to the wait we chose.
+            told = f", Retry-After {quote_server_text(header, limit=40)}" if header else ""
+            raise TransientError(
+                f"rate limited (HTTP 429{told})", retry_after=retry_after_seconds(response)
+            )
         if status >= 500:
             raise TransientError(f"HTTP {status}{_trace(response)}")
         if status == 403:
@@ -141,19 +172,31 @@ class DataSourceClient:
 
     def _get(self, params: list[tuple[str, str]]) -> requests.Response:
         self.counters.requests += 1
-        try:
-            with self.limiter.slot():
-                return self._session.get(
-                    self.endpoint.url,
-                    params=params,
-                    headers={"User-Agent": self._user_agent, "Accept": "application/json"},
-                    auth=self.authenticator,
-                    timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
-                )
-        except _NO_COMPLETE_REPLY as error:
-            raise TransientError(f"no complete reply ({type(error).__name__})") from None
+        request = requests.Request(
+            "GET",
+            self.endpoint.url,
+            params=params,
+            headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+            auth=self.authenticator,
+        )
+        with self.limiter.slot():
+            return transport.send(
+                self._session,
+                request,
+                limits=self._limits,
+                timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
+            )
 
     def _shape(self, response: requests.Response, offset: int) -> mapping.Page:
+        content_type = response.headers.get("Content-Type")
+        if content_type is not None and not _is_json(content_type):
+            # A login or error page from a proxy or gateway in front of the API;
+            # it usually passes, and the next try gets the page.
+            what = "an HTML page" if "html" in content_type.lower() else "non-JSON content"
+            raise TransientError(
+                f"the API answered with {what} (Content-Type "
+                f"{quote_server_text(content_type, limit=100)}){_trace(response)}"
+            )
         try:
             payload = response.json()
         except ValueError:
@@ -164,7 +207,8 @@ class DataSourceClient:
             page = mapping.shape_page(payload, self.data_source_id, self.field_tally)
         except mapping.PageFormatError as error:
             raise self._failure(
-                response, f"the reply for offset {offset} could not be read: {error}"
+                response,
+                f"the reply for offset {offset} could not be read: {quote_server_text(error)}",
             ) from None
         if repeated := self.field_tally.repeated_ids - repeated_before:
             self._logger.warning(
@@ -188,8 +232,14 @@ class DataSourceClient:
 
     def _failure(self, response: requests.Response, problem: str) -> DataSourceError:
         detail = mapping.error_text(_json_or_none(response))
-        server_says = f"; the server says: {REDACTOR.redact(detail)}" if detail else ""
+        server_says = f"; the server says: {detail}" if detail else ""
         return DataSourceError(self.data_source_id, f"{problem}{server_says}{_trace(response)}")
+
+
+def _is_json(content_type: str) -> bool:
+    """application/json, or any JSON-based type (application/problem+json, text/json)."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type.endswith(("/json", "+json"))
 
 
 def _json_or_none(response: requests.Response) -> object:
@@ -201,7 +251,7 @@ def _json_or_none(response: requests.Response) -> object:
 
 def _trace(response: requests.Response) -> str:
     trace_id = response.headers.get("atl-traceid")
-    return f" (atl-traceid {trace_id})" if trace_id else ""
+    return f" (atl-traceid {quote_server_text(trace_id, limit=64)})" if trace_id else ""
 
 
 def _bearer_token(request: requests.PreparedRequest | None) -> str | None:

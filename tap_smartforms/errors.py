@@ -1,4 +1,5 @@
-"""Errors that end one data source's sync, and keeping secrets out of every message."""
+"""Errors that end one data source's sync, and keeping secrets and forged lines out of
+every message."""
 
 from __future__ import annotations
 
@@ -59,6 +60,31 @@ class SecretRedactor(logging.Filter):
 
 
 REDACTOR = SecretRedactor()
+
+
+SERVER_TEXT_LIMIT = 300
+_ELLIPSIS = "…"
+# C0 controls, DEL and C1 controls, plus the Unicode line and paragraph separators:
+# any of them lets a server's text start what looks like a log line of our own, or
+# move the cursor and recolour a terminal (ESC).
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_CONTROL_ESCAPES.update(
+    {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+)
+
+
+def quote_server_text(text: object, limit: int = SERVER_TEXT_LIMIT) -> str:
+    """Text from a server, made safe to put in one log line or error message.
+
+    Secrets are redacted first (so truncation can never leave half a secret that the
+    log filter would no longer recognize), then control characters are shown
+    escaped (``\\n`` as backslash-n), then the text is cut to ``limit`` characters
+    with an ellipsis: an error page must not drown the line that quotes it.
+    """
+    escaped = REDACTOR.redact(str(text)).translate(_CONTROL_ESCAPES)
+    if len(escaped) <= limit:
+        return escaped
+    return escaped[: max(0, limit - len(_ELLIPSIS))] + _ELLIPSIS
 
 
 def install_redactor() -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from tap_smartforms.drift import FieldTally
+from tap_smartforms.errors import quote_server_text
 from tap_smartforms.timestamps import TimestampError, format_utc, normalize_timestamp
 
 # --- Request side -------------------------------------------------------------------
@@ -75,13 +76,13 @@ def page_params(
 def error_text(body: object) -> str | None:
     """The human part of an error body: {"error", "message"} [assumed], the token
     endpoint's {"error", "error_description"} [atlassian], or the gateway's
-    {"code", "message"}."""
+    {"code", "message"}. Quoted (``errors.quote_server_text``): ready for a log line."""
     if not isinstance(body, Mapping):
         return None
     code = body.get("error")
     message = body.get("message") or body.get("error_description")
     parts = [str(part) for part in (code, message) if part not in (None, "")]
-    return ": ".join(parts) or None
+    return quote_server_text(": ".join(parts)) if parts else None
 
 
 def error_code(body: object) -> str | None:

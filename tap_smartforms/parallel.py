@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from tap_smartforms.errors import DataSourceError
+from tap_smartforms.errors import DataSourceError, quote_server_text
 from tap_smartforms.mapping import Page
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,10 @@ def fetch_in_parallel(
             # others. The one-line reason names the error; the traceback goes to
             # the debug log for the bug report.
             logger.debug("data source %s failed unexpectedly", data_source_id, exc_info=True)
-            problem = f"unexpected {type(error).__name__}: {error}; please report it"
+            # The error's text may quote a reply (a library's message): quoted as such.
+            problem = (
+                f"unexpected {type(error).__name__}: {quote_server_text(error)}; please report it"
+            )
             return hand_over(SourceFailed(data_source_id, DataSourceError(data_source_id, problem)))
         return hand_over(SourceFinished(data_source_id))
 

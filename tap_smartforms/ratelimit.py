@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+from tap_smartforms.retry import MAX_RETRY_AFTER_SECONDS
 
 WINDOW_SECONDS = 60.0
 _MIN_WAIT_SECONDS = 0.001
@@ -65,7 +68,15 @@ class SlidingWindowLimiter:
                 sent.at = max(sent.at, self._clock())
 
     def push_back(self, seconds: float) -> None:
-        """The server said to wait (429): count the window as full for that long."""
+        """The server said to wait (429): count the window as full for that long.
+
+        At most MAX_RETRY_AFTER_SECONDS, whatever the caller passes: an infinite
+        wait would block this data source for good. A wait of zero, less or NaN
+        changes nothing (it must not forget the requests already counted).
+        """
+        if math.isnan(seconds) or seconds <= 0:
+            return
+        seconds = min(seconds, MAX_RETRY_AFTER_SECONDS)
         with self._lock:
             blocked_until = self._clock() + seconds - WINDOW_SECONDS
             self._sent = [_Sent(blocked_until) for _ in range(self.per_minute)]

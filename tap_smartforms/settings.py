@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
 
-from tap_smartforms import mapping, token_store
+from tap_smartforms import mapping, retry, token_store, transport
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
 DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"  # noqa: S105 - a URL, not a secret
@@ -29,6 +29,9 @@ DEFAULT_PARALLEL_DATA_SOURCES = 8
 MAX_PARALLEL_DATA_SOURCES = 64
 # Days of notice before a token chain runs out (token_store.StoredChain.expiry_warning).
 DEFAULT_TOKEN_EXPIRY_WARNING_DAYS = 10
+DEFAULT_REQUEST_TIMEOUT_SECONDS = int(transport.DEFAULT_DEADLINE_SECONDS)
+DEFAULT_MAX_RETRY_SECONDS = int(retry.MAX_TOTAL_SECONDS)
+MAX_SECONDS_SETTING = 3600
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -124,6 +127,22 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Data sources fetched at the same time, 1-64 (each has its own token "
         "and request budget).",
     ),
+    th.Property(
+        "request_timeout_seconds",
+        th.IntegerType,
+        default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        title="Request timeout seconds",
+        description="The most one request may take, reply headers and body together, "
+        "1-3600; a slower reply is abandoned and retried.",
+    ),
+    th.Property(
+        "max_retry_seconds",
+        th.IntegerType,
+        default=DEFAULT_MAX_RETRY_SECONDS,
+        title="Max retry seconds",
+        description="How long one request is retried (rate limits, server errors, broken "
+        "or late replies) before its data source fails, 1-3600.",
+    ),
 ).to_dict()
 
 
@@ -151,6 +170,8 @@ class TapSettings:
     token_store_path: str | None
     parallel_data_sources: int = DEFAULT_PARALLEL_DATA_SOURCES
     token_expiry_warning_days: int = DEFAULT_TOKEN_EXPIRY_WARNING_DAYS
+    request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    max_retry_seconds: int = DEFAULT_MAX_RETRY_SECONDS
 
 
 class SettingsError(ValueError):
@@ -203,6 +224,23 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         problems=problems,
     )
 
+    request_timeout = _bounded_int(
+        config,
+        "request_timeout_seconds",
+        default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        low=1,
+        high=MAX_SECONDS_SETTING,
+        problems=problems,
+    )
+    max_retry = _bounded_int(
+        config,
+        "max_retry_seconds",
+        default=DEFAULT_MAX_RETRY_SECONDS,
+        low=1,
+        high=MAX_SECONDS_SETTING,
+        problems=problems,
+    )
+
     start_date = None
     raw_start = config.get("start_date")
     if raw_start not in (None, ""):
@@ -244,6 +282,8 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         token_store_path=store_path or None,
         parallel_data_sources=parallel,
         token_expiry_warning_days=warning_days,
+        request_timeout_seconds=request_timeout,
+        max_retry_seconds=max_retry,
     )
 
 

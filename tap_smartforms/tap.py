@@ -7,12 +7,12 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 
-import requests
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_smartforms import settings as settings_module
+from tap_smartforms import transport
 from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.client import DataSourceClient
 from tap_smartforms.errors import REDACTOR, install_redactor
@@ -85,7 +85,9 @@ class TapSmartForms(Tap):
         return TokenStore(store_path(self.settings.token_store_path))
 
     def _client_for(self, source: settings_module.DataSourceSettings) -> DataSourceClient:
-        session = requests.Session()
+        session = transport.new_session()
+        limits = transport.ReplyLimits(deadline_seconds=self.settings.request_timeout_seconds)
+        patience = float(self.settings.max_retry_seconds)
         token_url = self.settings.oauth_token_url
         authenticator = RefreshTokenAuthenticator(
             source.data_source_id,
@@ -99,6 +101,8 @@ class TapSmartForms(Tap):
             expiry_warning_days=self.settings.token_expiry_warning_days,
             session=session,
             logger=self.logger,
+            limits=limits,
+            patience_seconds=patience,
         )
         return DataSourceClient(
             source.endpoint,
@@ -107,6 +111,8 @@ class TapSmartForms(Tap):
             user_agent=f"{self.name}/{self.plugin_version}",
             logger=self.logger,
             session=session,
+            limits=limits,
+            patience_seconds=patience,
         )
 
     def sync_all(self) -> None:  # type: ignore[misc]

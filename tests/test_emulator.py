@@ -535,6 +535,66 @@ def test_truncated_cut_and_reset_faults(
     assert emu.stats.status_counts == {200: 3, 0: 1}
 
 
+@pytest.mark.parametrize(
+    ("kind", "retry_after"), [("retry_after_absurd", "1000000000"), ("retry_after_inf", "inf")]
+)
+def test_absurd_retry_after_faults(
+    make_emulator: EmulatorFactory, session: requests.Session, kind: str, retry_after: str
+) -> None:
+    emu = make_emulator()
+    (ds,) = emu.data_source_ids
+    token = access_token(session, emu, ds)
+    emu.queue_fault(ds, kind)
+    reply = get_page(session, emu, ds, token)
+    assert reply.status_code == 429
+    assert reply.headers["Retry-After"] == retry_after
+    assert get_page(session, emu, ds, token).status_code == 200
+
+
+def test_html_and_gzip_faults(make_emulator: EmulatorFactory, session: requests.Session) -> None:
+    emu = make_emulator(gzip_bomb_bytes=200_000)
+    (ds,) = emu.data_source_ids
+    token = access_token(session, emu, ds)
+    for kind in ("html", "gzip_corrupt", "gzip_bomb"):
+        emu.queue_fault(ds, kind)
+    html = get_page(session, emu, ds, token)
+    assert (html.status_code, html.headers["Content-Type"]) == (200, "text/html; charset=utf-8")
+    assert html.text.startswith("<!DOCTYPE html>")
+    with pytest.raises(requests.exceptions.ContentDecodingError):
+        get_page(session, emu, ds, token)
+    bomb = get_page(session, emu, ds, token)
+    assert bomb.headers["Content-Encoding"] == "gzip"
+    assert int(bomb.headers["Content-Length"]) < 2_000
+    assert bomb.content == bytes(200_000)
+    assert get_page(session, emu, ds, token).status_code == 200
+
+
+def test_a_drip_sends_the_page_a_byte_at_a_time_and_stop_ends_it_at_once(
+    make_emulator: EmulatorFactory, session: requests.Session
+) -> None:
+    emu = make_emulator(drip_interval=0.05)
+    (ds,) = emu.data_source_ids
+    token = access_token(session, emu, ds)
+    emu.queue_fault(ds, "drip")
+    reply = session.get(
+        emu.data_source_url(ds),
+        headers={"Authorization": f"Bearer {token}"},
+        stream=True,
+        timeout=5,
+    )
+    assert reply.status_code == 200
+    started = time.monotonic()
+    first = reply.raw.read(4)
+    assert first == b'{"fo'
+    assert time.monotonic() - started >= 3 * 0.05
+    assert int(reply.headers["Content-Length"]) > 1000  # minutes of dripping left
+    started = time.monotonic()
+    emu.stop()
+    assert time.monotonic() - started < 2
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        reply.content  # noqa: B018 - reading the rest: the connection was closed
+
+
 def test_random_faults_are_reproducible(
     make_emulator: EmulatorFactory, session: requests.Session
 ) -> None:

@@ -6,7 +6,8 @@ Requests for data go through these steps, in order (api-contract §3-§5):
 2. query validation (400 for a missing ``dataSourceId`` or a bad parameter);
 3. the ``on_data_request`` callback, under no lock;
 4. a persistent failure set for the data source (403, 404, 400, gateway 401);
-5. a queued or random fault (5xx, 429, 413, reset; truncated/cut bodies come at 9);
+5. a queued or random fault (5xx, 429, 413, reset, html, gzip; truncated, cut and
+   dripped bodies come at 9);
 6. the bearer token: 401 when missing, unknown, expired or revoked;
 7. the data source: 404 when unknown, 403 when the token is another data source's;
 8. the rate limit of the token's chain: 429 with ``Retry-After``;
@@ -17,10 +18,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -92,6 +95,8 @@ class Emulator:
         ignore_updated_from: bool = False,
         omit_refresh_token_in_reply: bool = False,
         api_drift: bool = False,
+        drip_interval: float = 0.5,
+        gzip_bomb_bytes: int = 64 * 1024 * 1024,
         host: str = "127.0.0.1",
         port: int = 0,
         clock: MonotonicClock = time.monotonic,
@@ -105,6 +110,8 @@ class Emulator:
         self.max_body_bytes = max_body_bytes
         self.omit_paging_fields = omit_paging_fields
         self.ignore_updated_from = ignore_updated_from
+        self.drip_interval = drip_interval
+        self.gzip_bomb_bytes = gzip_bomb_bytes
         self._host = host
         self._port = port
         self._clock = clock
@@ -385,8 +392,8 @@ class Emulator:
         if failure is not None:
             return _failure_reply(failure, ds_id), False
         fault = self._faults.next_fault(ds_id)
-        if fault is not None and fault not in ("truncated", "cut"):
-            return _fault_reply(fault), False
+        if fault is not None and fault not in _PAGE_FAULTS:
+            return _fault_reply(fault, self.gzip_bomb_bytes), False
         chain = None
         authorization = headers.get("authorization", "")
         scheme, _, token = authorization.partition(" ")
@@ -422,6 +429,8 @@ class Emulator:
             return Reply(200, body[: len(body) // 2]), False
         if fault == "cut":
             return Reply(200, body, delivery="cut"), False
+        if fault == "drip":
+            return Reply(200, body, delivery="drip", drip_interval=self.drip_interval), False
         return Reply(200, body), False
 
     def _page_body(self, source: DataSource, query: _Query) -> bytes:
@@ -503,11 +512,39 @@ _SERVER_ERROR_BODIES: dict[str, tuple[str, str]] = {
 }
 
 
-def _fault_reply(kind: str) -> Reply:
+# Faults that spoil the page itself, so come after the checks a page needs (step 9).
+_PAGE_FAULTS = ("truncated", "cut", "drip")
+_GZIP = ("Content-Encoding", "gzip")
+_RETRY_AFTER = {"429": "1", "retry_after_absurd": "1000000000", "retry_after_inf": "inf"}
+
+
+@functools.lru_cache(maxsize=4)
+def _gzipped_zeros(size: int) -> bytes:
+    """``size`` zero bytes, gzipped (about a thousandth of the size), made in pieces
+    so memory holds the compressed bytes only."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: the gzip container
+    piece = bytes(min(size, 1024 * 1024))
+    parts = [
+        compressor.compress(piece[: min(len(piece), size - done)])
+        for done in range(0, size, len(piece) or 1)
+    ]
+    return b"".join([*parts, compressor.flush()])
+
+
+def _fault_reply(kind: str, gzip_bomb_bytes: int) -> Reply:
     if kind == "reset":
         return RESET
-    if kind == "429":
-        return error_reply(429, "rate_limited", "Too many requests.", ("Retry-After", "1"))
+    if kind in _RETRY_AFTER:
+        return error_reply(
+            429, "rate_limited", "Too many requests.", ("Retry-After", _RETRY_AFTER[kind])
+        )
+    if kind == "html":
+        page = b"<!DOCTYPE html><html><body><h1>Please sign in</h1></body></html>"
+        return Reply(200, page, content_type="text/html; charset=utf-8")
+    if kind == "gzip_corrupt":
+        return Reply(200, b"this body is not gzip at all", (_GZIP,))
+    if kind == "gzip_bomb":
+        return Reply(200, _gzipped_zeros(gzip_bomb_bytes), (_GZIP,))
     if kind == "413":
         return error_reply(413, "payload_too_large", "The response would exceed 5 MB.")
     if kind == "502":

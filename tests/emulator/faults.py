@@ -6,14 +6,27 @@ import random
 import threading
 from dataclasses import dataclass
 
-DATA_FAULTS = frozenset({"500", "502", "503", "504", "429", "413", "truncated", "cut", "reset"})
+DATA_FAULTS = frozenset(
+    {
+        "500", "502", "503", "504", "429", "413", "truncated", "cut", "reset",
+        "html", "gzip_corrupt", "gzip_bomb", "drip", "retry_after_absurd", "retry_after_inf",
+    }
+)  # fmt: skip
 """Kinds for data requests:
 
 - ``500``..``504``, ``413``: that status with an error body;
 - ``429``: rate limited, with ``Retry-After: 1``;
+- ``retry_after_absurd``: 429 with ``Retry-After: 1000000000`` (about 32 years);
+- ``retry_after_inf``: 429 with ``Retry-After: inf``;
 - ``truncated``: 200 whose JSON body is cut in half (Content-Length matches the cut body);
 - ``cut``: 200 announcing the whole body, sending half, then closing the connection;
-- ``reset``: the connection closes without a reply.
+- ``drip``: 200 with the page, its body sent one byte every ``drip_interval`` seconds
+  (``Emulator`` option), as a stalled proxy does;
+- ``reset``: the connection closes without a reply;
+- ``html``: 200 with an HTML page (``text/html``), as a proxy's login page;
+- ``gzip_corrupt``: 200 with ``Content-Encoding: gzip`` and a body that is not gzip;
+- ``gzip_bomb``: 200 with ``Content-Encoding: gzip``, a small body that decodes to
+  ``gzip_bomb_bytes`` zeros (``Emulator`` option, default 64 MiB).
 """
 
 TOKEN_FAULTS = frozenset({"500", "502", "503", "504", "429", "reset", "lost_reply"})

@@ -2,8 +2,8 @@
 
 The backend (the ``Emulator``) turns a request into a ``Reply``; this module only
 speaks HTTP: Content-Length on every reply (keep-alive works), an ``atl-traceid``
-header on every reply, and the delivery tricks faults need (a cut body, a
-connection closed without a reply).
+header on every reply, and the delivery tricks faults need (a cut body, a body
+dripped a byte at a time, a connection closed without a reply).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol
 
-Delivery = Literal["normal", "cut", "reset"]
+Delivery = Literal["normal", "cut", "drip", "reset"]
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Reply:
     """What to answer: status, JSON body bytes, extra headers, and how to deliver it.
 
     ``cut`` announces the whole body, sends half of it and closes the connection;
-    ``reset`` closes the connection without answering.
+    ``drip`` sends the headers, then the body one byte every ``drip_interval``
+    seconds (until the client gives up or the server stops); ``reset`` closes the
+    connection without answering.
     """
 
     status: int
@@ -34,6 +36,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = ()
     delivery: Delivery = "normal"
     content_type: str = "application/json; charset=utf-8"
+    drip_interval: float = 0.5
 
 
 def json_reply(status: int, payload: Any, *headers: tuple[str, str]) -> Reply:
@@ -65,6 +68,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self.backend = backend
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        self.stopping = threading.Event()  # ends drips at once
 
     def track(self, connection: socket.socket, open_: bool) -> None:
         with self._connections_lock:
@@ -75,6 +79,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     def close_connections(self) -> None:
         """Shut down every open keep-alive connection (their threads then end)."""
+        self.stopping.set()
         with self._connections_lock:
             connections = list(self._connections)
         for connection in connections:
@@ -147,6 +152,13 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delivery == "cut":
             self.wfile.write(reply.body[: len(reply.body) // 2])
             self.close_connection = True
+            return
+        if reply.delivery == "drip":
+            self.close_connection = True
+            for index in range(len(reply.body)):
+                if self._server().stopping.wait(reply.drip_interval):
+                    return
+                self.wfile.write(reply.body[index : index + 1])
             return
         if self.command != "HEAD":
             self.wfile.write(reply.body)

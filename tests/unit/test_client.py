@@ -7,6 +7,7 @@ authenticator's refresh-on-401 runs; sleeps go to a fake clock, so nothing waits
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 from typing import Any
@@ -21,7 +22,8 @@ from tap_smartforms.client import DataSourceClient, PageTooLarge
 from tap_smartforms.errors import DataSourceError
 from tap_smartforms.mapping import parse_data_source_url
 from tap_smartforms.ratelimit import SlidingWindowLimiter
-from tap_smartforms.retry import MAX_TRIES
+from tap_smartforms.retry import MAX_RETRY_AFTER_SECONDS, MAX_TRIES
+from tap_smartforms.transport import DEFAULT_LIMITS, ReplyLimits
 
 DATA_URL = "https://site.atlassian.net/gateway/api/svc/jira/apps/a_b/rest/v1/datasource"
 TOKEN_URL = "https://auth.example.com/oauth/token"
@@ -70,7 +72,8 @@ def _response(
     response.request = request
     response.url = str(request.url)
     response.headers.update(headers or {})
-    response._content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    # A body to stream, as from a real connection (the client reads with stream=True).
+    response.raw = io.BytesIO(body if isinstance(body, bytes) else json.dumps(body).encode())
     return response
 
 
@@ -87,7 +90,12 @@ class FakeTime:
         self.now += seconds
 
 
-def _client(http: FakeHttp, time: FakeTime | None = None) -> DataSourceClient:
+def _client(
+    http: FakeHttp,
+    time: FakeTime | None = None,
+    retry_sleep: Any = None,
+    limits: ReplyLimits = DEFAULT_LIMITS,
+) -> DataSourceClient:
     time = time or FakeTime()
     session = requests.Session()
     session.mount("https://", http)
@@ -107,7 +115,8 @@ def _client(http: FakeHttp, time: FakeTime | None = None) -> DataSourceClient:
         user_agent="tap-smartforms/test",
         logger=logger,
         session=session,
-        sleep=time.sleep,
+        sleep=retry_sleep or time.sleep,
+        limits=limits,
     )
 
 
@@ -197,6 +206,44 @@ def test_a_429_holds_back_the_next_pages_too():
     assert time.now - started == pytest.approx(5.0)
 
 
+def _client_whose_retries_do_not_move_the_clock(http: FakeHttp, time: FakeTime) -> Any:
+    """A client whose retry waits pass instantly and leave the clock alone: any
+    time that passes afterwards is the request budget holding back."""
+    return _client(http, time, retry_sleep=lambda seconds: None)
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "held_back"),
+    [("7", 7.0), ("1000000000", MAX_RETRY_AFTER_SECONDS), ("inf", MAX_RETRY_AFTER_SECONDS)],
+)
+def test_a_429_holds_the_request_budget_back_for_its_retry_after(
+    retry_after: str, held_back: float
+):
+    time = FakeTime()
+    http = FakeHttp((429, {"error": "rate_limited"}, {"Retry-After": retry_after}))
+    client = _client_whose_retries_do_not_move_the_clock(http, time)
+    started = time.now
+    assert len(_fetch(client).responses) == 1
+    # The retry itself had to wait in the limiter: the 429 reached the budget.
+    assert time.sleeps == [pytest.approx(held_back)]
+    assert time.now - started == pytest.approx(held_back)
+    assert len(http.data_requests) == 2
+
+
+def test_a_429_that_persists_names_the_retry_after_it_was_sent():
+    replies = [(429, {}, {"Retry-After": "1e12\r\nX-Forged: 1"}) for _ in range(MAX_TRIES)]
+    message = _failure(FakeHttp(*replies))
+    assert "rate limited (HTTP 429, Retry-After 1e12\\r\\nX-Forged: 1)" in message
+
+
+def test_a_429_without_a_usable_retry_after_leaves_the_budget_alone():
+    time = FakeTime()
+    http = FakeHttp((429, {}, {"Retry-After": "nan"}))
+    client = _client_whose_retries_do_not_move_the_clock(http, time)
+    assert len(_fetch(client).responses) == 1
+    assert time.sleeps == []
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_a_server_error_is_retried(status: int):
     http = FakeHttp((status, {"error": "oops"}, {}), (200, PAGE, {}))
@@ -220,6 +267,7 @@ def test_a_truncated_or_non_json_body_is_retried(broken: bytes):
         requests.ConnectionError("reset"),
         requests.ReadTimeout("slow"),
         requests.exceptions.ChunkedEncodingError("body cut short"),
+        requests.exceptions.ContentDecodingError("not gzip"),
     ],
 )
 def test_a_dropped_connection_or_timeout_is_retried(error: Exception):
@@ -272,3 +320,69 @@ def test_a_secret_echoed_in_an_error_body_is_redacted():
 def test_a_200_that_is_not_a_page_fails_the_data_source_naming_the_offset():
     message = _failure(FakeHttp((200, ["not", "a", "page"], {})), offset=50)
     assert "the reply for offset 50 could not be read" in message
+
+
+def test_server_text_in_a_failure_is_escaped_and_cut():
+    body = {"error": "bad", "message": "line\r\n2026-01-01 | ERROR forged\x1b[2J" + "." * 1000}
+    message = _failure(FakeHttp((400, body, {"atl-traceid": "t\n1"})))
+    assert "\r" not in message
+    assert "\x1b" not in message
+    assert "the server says: bad: line\\r\\n2026-01-01 | ERROR forged\\x1b[2J" in message
+    assert "…" in message
+    assert len(message) < 500
+    assert message.endswith("(atl-traceid t\\n1)")
+
+
+HTML = b"<!DOCTYPE html><html><body><h1>Sign in</h1></body></html>"
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/html; charset=utf-8", "text/plain", "application/octet-stream"]
+)
+def test_a_200_that_is_not_json_is_retried(content_type: str):
+    http = FakeHttp((200, HTML, {"Content-Type": content_type}), (200, PAGE, {}))
+    assert len(_fetch(_client(http)).responses) == 1
+    assert len(http.data_requests) == 2
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "text/json",
+        "application/problem+json",
+        "APPLICATION/JSON",
+    ],
+)
+def test_every_json_content_type_is_read(content_type: str):
+    http = FakeHttp((200, PAGE, {"Content-Type": content_type}))
+    assert len(_fetch(_client(http)).responses) == 1
+
+
+def test_an_html_page_that_persists_fails_naming_it_and_its_content_type():
+    reply = (200, HTML, {"Content-Type": "text/html; charset=utf-8", "atl-traceid": "t-5"})
+    message = _failure(FakeHttp(*[reply] * MAX_TRIES), offset=10)
+    assert (
+        "the API kept failing at offset 10: the API answered with an HTML page "
+        "(Content-Type text/html; charset=utf-8) (atl-traceid t-5)"
+    ) in message
+
+
+def test_a_non_json_content_type_is_named_escaped():
+    reply = (200, b"x", {"Content-Type": "text/plain\x1b[2J"})
+    message = _failure(FakeHttp(*[reply] * MAX_TRIES))
+    assert "the API answered with non-JSON content (Content-Type text/plain\\x1b[2J)" in message
+
+
+def test_a_reply_past_the_size_cap_is_treated_like_a_413(caplog: pytest.LogCaptureFixture):
+    big_page = {**PAGE, "padding": "x" * 5000}
+    http = FakeHttp((200, big_page, {}))
+    client = _client(http, limits=ReplyLimits(max_bytes=4096))
+    with (
+        caplog.at_level(logging.WARNING, logger="test_client"),
+        pytest.raises(PageTooLarge, match="offset 40 alone exceeded 4096 bytes once decoded"),
+    ):
+        _fetch(client, offset=40)
+    assert len(http.data_requests) == 1, "a reply too large is not retried as it is"
+    assert "the reply for offset 40 (limit 10) exceeded 4096 bytes" in caplog.text

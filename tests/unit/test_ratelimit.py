@@ -5,12 +5,14 @@ A fake clock stands in for time: ``sleep`` moves it forward, so no test waits.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 
 import pytest
 
 from tap_smartforms.ratelimit import WINDOW_SECONDS, SlidingWindowLimiter
+from tap_smartforms.retry import MAX_RETRY_AFTER_SECONDS
 
 
 class FakeTime:
@@ -143,3 +145,23 @@ def test_a_server_counting_on_arrival_never_sees_more_than_the_budget(seed: int)
         time.now += rng.choice([0, 0, 1, 20])
     for start in arrivals:
         assert sum(start <= t < start + WINDOW_SECONDS for t in arrivals) <= 4
+
+
+@pytest.mark.parametrize("seconds", [math.inf, 1e12, MAX_RETRY_AFTER_SECONDS + 1])
+def test_a_push_back_is_capped_so_the_budget_never_blocks_for_good(seconds: float):
+    time = FakeTime()
+    limiter = _limiter(100, time)
+    limiter.push_back(seconds)
+    limiter.acquire()
+    assert sum(time.sleeps) == pytest.approx(MAX_RETRY_AFTER_SECONDS)
+
+
+@pytest.mark.parametrize("seconds", [math.nan, -3.0, -math.inf, 0.0])
+def test_a_push_back_of_nothing_holds_nothing_back_and_forgets_nothing(seconds: float):
+    time = FakeTime()
+    limiter = _limiter(2, time)
+    limiter.acquire()
+    limiter.acquire()
+    limiter.push_back(seconds)
+    limiter.acquire()  # the two counted requests still fill the window
+    assert time.sleeps == [pytest.approx(WINDOW_SECONDS)]

@@ -5,17 +5,22 @@
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import math
 from collections.abc import Callable
+from datetime import datetime, timezone
 
 import pytest
 import requests
 
 from tap_smartforms.retry import (
+    MAX_RETRY_AFTER_SECONDS,
     MAX_SINGLE_WAIT_SECONDS,
     MAX_TOTAL_SECONDS,
     MAX_TRIES,
     TransientError,
+    parse_retry_after,
     retry_after_seconds,
     retry_transient,
 )
@@ -92,10 +97,54 @@ def test_a_zero_retry_after_retries_at_once():
     assert time.sleeps == [0.0]
 
 
-def test_a_huge_retry_after_is_capped_at_the_single_wait_limit():
+@pytest.mark.parametrize("retry_after", [3600.0, 1e12, math.inf])
+def test_a_huge_retry_after_is_capped(retry_after: float):
     time = FakeTime()
-    _retry(Flaky(TransientError("HTTP 429", retry_after=3600.0)), time)
-    assert time.sleeps == [MAX_SINGLE_WAIT_SECONDS]
+    _retry(Flaky(TransientError("HTTP 429", retry_after=retry_after)), time)
+    assert time.sleeps == [MAX_RETRY_AFTER_SECONDS]
+
+
+@pytest.mark.parametrize("retry_after", [-5.0, math.nan])
+def test_a_negative_or_nan_retry_after_retries_at_once(retry_after: float):
+    time = FakeTime()
+    _retry(Flaky(TransientError("HTTP 429", retry_after=retry_after)), time)
+    assert time.sleeps == [0.0]
+
+
+def test_a_retry_after_never_outlasts_the_patience_left_and_the_budget_hears_it():
+    time = FakeTime()
+    heard: list[float] = []
+    attempt = Flaky(*[TransientError("HTTP 429", retry_after=1e9) for _ in range(MAX_TRIES)])
+    with pytest.raises(GaveUp, match=r"gave up after 2 tries in 5 s"):
+        retry_transient(
+            attempt,
+            describe="page",
+            logger=LOGGER,
+            on_give_up=GaveUp,
+            sleep=time.sleep,
+            clock=time.clock,
+            on_retry_after=heard.append,
+            patience_seconds=5.0,
+        )
+    assert time.sleeps == [5.0]
+    assert heard == [5.0]
+
+
+def test_backoff_waits_are_cut_to_the_patience_left_too():
+    time = FakeTime()
+    attempt = Flaky(*[TransientError("HTTP 503") for _ in range(MAX_TRIES)])
+    with pytest.raises(GaveUp):
+        retry_transient(
+            attempt,
+            describe="page",
+            logger=LOGGER,
+            on_give_up=GaveUp,
+            sleep=time.sleep,
+            clock=time.clock,
+            patience_seconds=2.5,
+        )
+    assert sum(time.sleeps) == pytest.approx(2.5)
+    assert MAX_SINGLE_WAIT_SECONDS > 2.5
 
 
 def test_backoff_waits_grow_and_never_fall_below_half_the_step():
@@ -206,3 +255,37 @@ def _response(retry_after: str | None) -> requests.Response:
 )
 def test_retry_after_is_read_as_seconds_when_usable(header: str | None, seconds: float | None):
     assert retry_after_seconds(_response(header)) == seconds
+
+
+NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("1000000000", MAX_RETRY_AFTER_SECONDS),
+        ("1e12", MAX_RETRY_AFTER_SECONDS),
+        ("inf", MAX_RETRY_AFTER_SECONDS),
+        ("Infinity", MAX_RETRY_AFTER_SECONDS),
+        ("-inf", 0.0),
+        ("nan", None),
+        ("", None),
+        ("  ", None),
+        ("120.5", MAX_RETRY_AFTER_SECONDS),
+        ("Sun, 01 Mar 2026 12:00:30 GMT", 30.0),
+        ("Sun, 01 Mar 2026 11:00:00 GMT", 0.0),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", MAX_RETRY_AFTER_SECONDS),
+        ("Sun, 01 Mar 2026 12:01:00 -0000", 60.0),
+        ("Sunday, 99 Foo 2026", None),
+    ],
+)
+def test_retry_after_is_sane_whatever_the_server_sends(header: str, seconds: float | None):
+    assert parse_retry_after(header, now=NOW) == seconds
+
+
+def test_an_http_date_retry_after_counts_from_the_wall_clock_by_default():
+    in_a_minute = datetime.now(timezone.utc).timestamp() + 60
+    header = email.utils.formatdate(in_a_minute, usegmt=True)
+    seconds = retry_after_seconds(_response(header))
+    assert seconds is not None
+    assert 55.0 <= seconds <= 60.0

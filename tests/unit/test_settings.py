@@ -39,6 +39,10 @@ def test_a_complete_config_has_no_problems():
         ({"parallel_data_sources": 0}, "parallel_data_sources: must be a whole number from 1"),
         ({"parallel_data_sources": 65}, "parallel_data_sources: must be a whole number from 1"),
         ({"requests_per_minute": "fast"}, "requests_per_minute: must be a whole number"),
+        ({"request_timeout_seconds": 0}, "request_timeout_seconds: must be a whole number from 1"),
+        ({"request_timeout_seconds": 3601}, "request_timeout_seconds: must be a whole number"),
+        ({"max_retry_seconds": 0}, "max_retry_seconds: must be a whole number from 1 to 3600"),
+        ({"max_retry_seconds": 1.5}, "max_retry_seconds: must be a whole number from 1 to 3600"),
         ({"start_date": "last tuesday"}, "start_date: must be an ISO-8601 date-time"),
         ({"oauth_token_url": "http://auth.example.com/token"}, "oauth_token_url: must use https"),
         ({"data_sources": []}, "data_sources: required"),
@@ -193,6 +197,13 @@ def test_parse_resolves_each_entry_with_the_top_level_credentials_and_defaults()
     assert settings.start_date.isoformat() == "2026-01-15T14:00:00+00:00"
     assert settings.page_size == 500
     assert settings.parallel_data_sources == 8
+    assert settings.request_timeout_seconds == 120
+    assert settings.max_retry_seconds == 300
+
+
+def test_request_timeout_and_retry_patience_are_read_as_given():
+    settings = parse(_config(request_timeout_seconds="2", max_retry_seconds=5))
+    assert (settings.request_timeout_seconds, settings.max_retry_seconds) == (2, 5)
 
 
 def test_an_entrys_own_credentials_win_over_the_top_level_ones():
