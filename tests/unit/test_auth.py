@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from requests.adapters import BaseAdapter
 
 from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.errors import REDACTOR, DataSourceError, SecretRedactor
@@ -30,20 +31,26 @@ CONFIGURED = "rt-configured-5e1d"
 ACCESS_TOKEN_LIFETIME = 3600.0
 
 
-def token_reply(status: int, body: dict[str, Any]) -> requests.Response:
+def token_reply(
+    request: requests.PreparedRequest, status: int, body: dict[str, Any]
+) -> requests.Response:
     response = requests.Response()
     response.status_code = status
     response.reason = "OK" if status == 200 else "Forbidden"
+    response.request = request
     response.headers["Content-Type"] = "application/json"
-    response._content = json.dumps(body).encode()
+    # A body to stream, as from a real connection (transport.py reads with a cap).
+    response.raw = io.BytesIO(json.dumps(body).encode())
     return response
 
 
-class RotatingTokenEndpoint:
-    """A token endpoint as ``requests.Session.post`` sees it: only the chain's newest
-    refresh token is accepted, and each refresh rotates it (api-contract §2)."""
+class RotatingTokenEndpoint(BaseAdapter):
+    """A token endpoint served in process to a real ``requests.Session``: only the
+    chain's newest refresh token is accepted, and each refresh rotates it
+    (api-contract §2)."""
 
     def __init__(self, current: str = CONFIGURED) -> None:
+        super().__init__()
         self.current = current
         self.sent: list[str] = []
         self.access_tokens: list[str] = []
@@ -55,18 +62,30 @@ class RotatingTokenEndpoint:
         self.current = f"rt-elsewhere-{self._issued:04d}"
         return self.current
 
-    def post(self, url: str, *, json: dict[str, str], timeout: float) -> requests.Response:
-        assert url == CLIENT.token_url
-        assert json["client_secret"] == CLIENT.client_secret
-        sent = json["refresh_token"]
+    def close(self) -> None:
+        pass
+
+    def session(self) -> requests.Session:
+        session = requests.Session()
+        session.mount(CLIENT.token_url, self)
+        return session
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        assert request.url == CLIENT.token_url
+        body = json.loads(request.body or b"{}")
+        assert body["client_secret"] == CLIENT.client_secret
+        sent = body["refresh_token"]
         self.sent.append(sent)
         if sent != self.current:
-            return token_reply(403, {"error": "invalid_grant", "error_description": "stale"})
+            return token_reply(
+                request, 403, {"error": "invalid_grant", "error_description": "stale"}
+            )
         self._issued += 1
         self.current = f"rt-rotated-{self._issued:04d}"
         access_token = f"at-issued-{self._issued:04d}"
         self.access_tokens.append(access_token)
         return token_reply(
+            request,
             200,
             {
                 "access_token": access_token,
@@ -114,7 +133,7 @@ def make_authenticator(
             CLIENT,
             CONFIGURED,
             token_source=token_source,
-            session=endpoint,  # type: ignore[arg-type]
+            session=endpoint.session(),
             clock=clock,
             logger=logger,
         )
