@@ -92,11 +92,17 @@ class Emulator:
         ignore_updated_from: bool = False,
         omit_refresh_token_in_reply: bool = False,
         api_drift: bool = False,
+        unsorted: bool = False,
+        epoch_timestamps: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
         clock: MonotonicClock = time.monotonic,
         wall_clock: WallClock = utc_now,
     ) -> None:
+        """``unsorted`` serves responses out of createdAt, id order (``DataSource.unsort``);
+        ``epoch_timestamps`` renders the form's and responses' timestamps as epoch
+        milliseconds (``DataSource.use_epoch_timestamps``). Both change only how the
+        API shows the data, never the ground truth."""
         if not forms:
             raise ValueError("at least one FormSpec is needed")
         self.client_id = client_id
@@ -116,6 +122,10 @@ class Emulator:
             source = DataSource(spec, index)
             if api_drift:
                 source.drift()
+            if unsorted:
+                source.unsort()
+            if epoch_timestamps:
+                source.use_epoch_timestamps()
             self._sources[source.id] = source
         self._recorder = StatsRecorder()
         self._limiter = ChainRateLimiter(rate_limit_per_minute)
