@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tap_smartforms import doctor
 from tap_smartforms.token_store import EntryKey, TokenStore
-from tests.conftest import config_secrets, plugin_env
+from tests.conftest import REPO_ROOT, config_secrets, plugin_env
 from tests.emulator import FormSpec
 from tests.emulator import drift as emulated_drift
 
@@ -18,7 +19,7 @@ CHECKS = [
     "token", "data", "limit", "offset", "updatedFrom", "total", "page size", "sort order",
     "timestamps", "API drift",
 ]  # fmt: skip
-MAX_DATA_REQUESTS = 5
+MAX_DATA_REQUESTS = doctor.MAX_DATA_REQUESTS
 
 
 def plain_forms() -> list[FormSpec]:
@@ -219,3 +220,13 @@ def test_meltano_invoke_tap_smartforms_doctor(meltano, emulator, tmp_path):
         assert f"data source {data_source_id} (" in result.stdout
     assert "result: every check ok" in result.stdout
     assert emu.stats.refreshes == len(emu.data_source_ids)
+
+
+def test_readme_doctor_section_names_every_check_in_report_order():
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Doctor\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ")]
+    rows = [row for row in rows if row != "---"]  # the header rule
+
+    assert [name.strip("`") for name in rows] == ["check", *CHECKS]
+    assert f"at most {MAX_DATA_REQUESTS} data requests per data source" in section
