@@ -56,6 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-body-bytes", type=int, default=5_000_000)
     parser.add_argument("--omit-paging-fields", action="store_true")
     parser.add_argument("--ignore-updated-from", action="store_true")
+    parser.add_argument(
+        "--ignore-offset", action="store_true", help="serve every page from offset 0"
+    )
+    parser.add_argument(
+        "--silent-page-cap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="never send more than N responses a page, yet echo the limit asked for",
+    )
     parser.add_argument("--write-config", type=Path, help="write a ready tap config here")
     parser.add_argument("--write-truth", type=Path, help="write truth row counts per stream here")
     parser.add_argument(
@@ -107,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         max_body_bytes=args.max_body_bytes,
         omit_paging_fields=args.omit_paging_fields,
         ignore_updated_from=args.ignore_updated_from,
+        ignore_offset=args.ignore_offset,
+        silent_page_cap=args.silent_page_cap,
         port=args.port,
     )
     emulator.prerender()
