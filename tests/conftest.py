@@ -319,6 +319,18 @@ class MeltanoProject:
         return state
 
 
+# pytest-timeout's default (pyproject.toml) counts fixture set-up too: a Meltano test
+# may install every plugin and run two pipelines, each bounded by the subprocess
+# timeout above, before its body starts.
+MELTANO_TEST_TIMEOUT_SECONDS = 4 * MELTANO_TIMEOUT_SECONDS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "meltano" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(MELTANO_TEST_TIMEOUT_SECONDS))
+
+
 @pytest.fixture(scope="session")
 def meltano(tmp_path_factory: pytest.TempPathFactory) -> MeltanoProject:
     """The Meltano project, every plugin installed once per test session."""

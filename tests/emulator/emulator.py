@@ -11,6 +11,17 @@ Requests for data go through these steps, in order (api-contract §3-§5):
 7. the data source: 404 when unknown, 403 when the token is another data source's;
 8. the rate limit of the token's chain: 429 with ``Retry-After``;
 9. the page, 413 when its body would exceed ``max_body_bytes``.
+
+Paging misbehaviour the tap must survive (api-contract §6), each off by default:
+
+* ``omit_paging_fields``: replies carry no ``total``, ``offset`` or ``limit``;
+* ``silent_page_cap=N``: a page never holds more than N responses, yet the reply
+  echoes the ``limit`` asked for, so only a short page below ``total`` tells;
+* ``ignore_offset``: every page is served from offset 0 (the reply still echoes
+  the ``offset`` asked for).
+
+They combine: ``silent_page_cap`` with ``omit_paging_fields`` is a capped server
+that says nothing at all.
 """
 
 from __future__ import annotations
@@ -72,9 +83,11 @@ def _non_negative(text: str | None, default: int) -> int | None:
 class Emulator:
     """A local Smart Forms Data Source API: one data source per ``FormSpec``.
 
-    Construct (data and each data source's first token chain are made here), then
-    ``start()``; or use it as a context manager. Every method is thread-safe and
-    may be called while a client is paging.
+    ``omit_paging_fields``, ``silent_page_cap`` and ``ignore_offset`` make its
+    paging misbehave as the module docstring describes. Construct (data and each
+    data source's first token chain are made here), then ``start()``; or use it as
+    a context manager. Every method is thread-safe and may be called while a
+    client is paging.
     """
 
     def __init__(
@@ -90,6 +103,8 @@ class Emulator:
         max_body_bytes: int = 5_000_000,
         omit_paging_fields: bool = False,
         ignore_updated_from: bool = False,
+        ignore_offset: bool = False,
+        silent_page_cap: int | None = None,
         omit_refresh_token_in_reply: bool = False,
         api_drift: bool = False,
         unsorted: bool = False,
@@ -111,6 +126,10 @@ class Emulator:
         self.max_body_bytes = max_body_bytes
         self.omit_paging_fields = omit_paging_fields
         self.ignore_updated_from = ignore_updated_from
+        if silent_page_cap is not None and silent_page_cap < 1:
+            raise ValueError("silent_page_cap must be at least 1")
+        self.ignore_offset = ignore_offset
+        self.silent_page_cap = silent_page_cap
         self._host = host
         self._port = port
         self._clock = clock
@@ -435,8 +454,12 @@ class Emulator:
         return Reply(200, body), False
 
     def _page_body(self, source: DataSource, query: _Query) -> bytes:
+        offset = 0 if self.ignore_offset else query.offset
+        served = query.limit
+        if self.silent_page_cap is not None:
+            served = min(served, self.silent_page_cap)
         with self._lock:
-            total, page = source.page(query.offset, query.limit, query.updated_from_us)
+            total, page = source.page(offset, served, query.updated_from_us)
             form = source.form
         head = b'{"form":'
         if self.api_drift:
