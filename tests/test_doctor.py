@@ -134,6 +134,33 @@ def test_api_drift_is_reported_with_the_tally_lines(emulator, run_doctor):
         assert name in block, name
 
 
+def test_an_ignored_offset_fails_and_exits_1(emulator, run_doctor):
+    emu = emulator(plain_forms(), ignore_offset=True)
+
+    run = run_doctor(emu.tap_config())
+
+    assert run.returncode == 1
+    status, detail = run.checks(emu.data_source_ids[0])["offset"]
+    assert status == "FAIL"
+    assert detail.startswith("ignored: offset 1 starts with the 1st response of offset 0")
+
+
+@pytest.mark.parametrize("omit_paging_fields", [False, True])
+def test_a_silent_page_cap_is_found_and_named(emulator, run_doctor, omit_paging_fields):
+    emu = emulator(plain_forms(), silent_page_cap=15, omit_paging_fields=omit_paging_fields)
+
+    run = run_doctor(emu.tap_config())
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    status, detail = run.checks(emu.data_source_ids[0])["page size"]
+    assert status == "WARN"
+    assert detail.startswith("silent cap: asked for 500, got 15 ")
+    assert "page_size 15 saves requests" in detail
+    # The 7-response form fits under the cap: nothing to find there.
+    assert run.checks(emu.data_source_ids[1])["page size"][0] == "ok"
+    assert max(emu.stats.data_requests_by_ds.values()) <= MAX_DATA_REQUESTS
+
+
 def test_a_revoked_token_fails_that_data_source_only_and_exits_1(emulator, run_doctor):
     emu = emulator(plain_forms())
     revoked, healthy = emu.data_source_ids
