@@ -484,3 +484,25 @@ def _timestamp(raw: Mapping[str, Any], key: str, what: str) -> str | None:
         return normalize_timestamp(raw.get(key))
     except TimestampError as error:
         raise PageFormatError(f"{what}: '{key}' is {error}") from None
+
+
+# --- Raw replies, as tap-smartforms doctor inspects them ----------------------------
+
+TOTAL_FIELD = "total"  # [assumed], like the page's "offset" and "limit"
+FORM_TIMESTAMP_FIELDS = ("createdAt", "updatedAt")
+RESPONSE_TIMESTAMP_FIELDS = ("createdAt", "updatedAt", "submittedAt")
+
+
+def raw_timestamps(payload: object) -> list[object]:
+    """The form's and the responses' timestamps in a decoded reply, exactly as sent
+    (before ``normalize_timestamp``), leaving out null and empty ones: which styles
+    the server uses is what the doctor reports."""
+    if not isinstance(payload, Mapping):
+        return []
+    found: list[object] = []
+    form = payload.get("form")
+    if isinstance(form, Mapping):
+        found += [form.get(name) for name in FORM_TIMESTAMP_FIELDS]
+    for response in _objects(payload.get("responses")):
+        found += [response.get(name) for name in RESPONSE_TIMESTAMP_FIELDS]
+    return [value for value in found if value is not None and value != ""]

@@ -16,18 +16,36 @@ for the whole sync is therefore never skipped; the price is re-reading, and the
 overlap's responses already emitted are dropped. Inserted responses (appended, or
 moved into an ``updatedFrom`` window by an update) only push others later, which
 can repeat a response, never skip one; targets upsert on the primary key.
+
+When paging ends: a page that reaches ``total`` is the last. A page shorter than
+asked for is the last only if nothing says otherwise: when ``offset + received`` is
+still below ``total``, the server capped the page size without saying so, and we
+go on with the size it gave. Without ``total`` a short page cannot tell a silent
+cap from the end, so the next request confirms the end (it must bring nothing new
+past the overlap); that costs one extra request per data source per run, only when
+``total`` is missing and the last page is short. A server that ignores ``offset``,
+or paging that stops bringing new responses for any reason, fails the data source
+with one line instead of looping or passing for done.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from tap_smartforms.client import PageTooLarge
+from tap_smartforms.errors import DataSourceError
 from tap_smartforms.mapping import Page, ResponseBundle
 
 # Responses each page after the first re-reads from the end of the one before.
 OVERLAP = 1
+
+# Requests without progress allowed on top of what re-reading after deletions can
+# legitimately take (see ``OffsetPager.stalled``): the 413 halvings from 500 down
+# to 1 (9), plus the request confirming an end and the probe after a page that
+# looked like the first page again.
+STALL_SLACK = 10
 
 
 @dataclass
@@ -42,6 +60,10 @@ class OffsetPager:
     # False once even the overlap and one new response exceed the size limit
     # (413 for two responses): then pages cannot overlap, and are plain offsets.
     overlap_fits: bool = True
+    # The furthest offset a page with new responses reached, and requests made
+    # since the last such page (``stalled``).
+    high_water: int = 0
+    requests_since_progress: int = 0
 
     def __post_init__(self) -> None:
         if self.page_size < 1:
@@ -62,24 +84,50 @@ class OffsetPager:
         received: int,
         total: int | None = None,
         server_limit: int | None = None,
+        *,
+        new: int | None = None,
     ) -> None:
-        """Record a page of ``received`` responses read from ``start``.
+        """Record a page of ``received`` responses read from ``start``, ``new`` of
+        them not held by the previous page (all of them if not given).
 
-        A page shorter than asked for (or empty) is the last one; so is reaching
-        ``total`` when the server reports it. A server that caps ``limit`` below what
-        we asked for says so in the page, and its cap becomes the page size, so a
-        capped page is not mistaken for the last one.
+        Paging ends when the page reaches ``total``, when a page comes back empty,
+        or, without ``total``, when a short page brings nothing new: the request
+        after any short page confirms the end that way. A page shorter than asked
+        for below ``total`` is a server cap, said (``server_limit``) or not, and
+        becomes the page size.
         """
         self.pages += 1
+        new = received if new is None else new
         if server_limit is not None and 1 <= server_limit < asked:
-            self.limit = min(self.limit, server_limit)
+            self._cap(server_limit)
             asked = server_limit
-            if server_limit <= OVERLAP:
-                # A page this small would hold only the overlap and never advance.
-                self.overlap_fits = False
         self.offset = start + received
-        if received < asked or (total is not None and self.offset >= total):
+        if new > 0:
+            self.high_water = max(self.high_water, self.offset)
+            self.requests_since_progress = 0
+        if (total is not None and self.offset >= total) or received == 0:
             self.finished = True
+        elif received < asked:
+            if total is None and new == 0:
+                # Asked past the end of the page before and got nothing new: the
+                # end is confirmed (a silent cap would have sent new responses).
+                self.finished = True
+            elif total is not None or received <= OVERLAP:
+                # Short although ``total`` says there is more: the server caps the
+                # page size without saying so, and the size it sent is the page size
+                # from now on. A page of only the overlap's size could be such a cap
+                # too, and would never advance: the overlap is switched off.
+                self._cap(received)
+            # Otherwise (no ``total``) the next request confirms the end. The limit
+            # stays: a short page there may also be the end of a list that grows
+            # while we page, and asking for more than a capped server sends costs
+            # nothing, while shrinking on every such end would ratchet pages down.
+
+    def _cap(self, server_page_size: int) -> None:
+        self.limit = min(self.limit, server_page_size)
+        if server_page_size <= OVERLAP:
+            # A page this small would hold only the overlap and never advance.
+            self.overlap_fits = False
 
     def step_back(self) -> None:
         """The list shifted under us: read again from a page further back."""
@@ -100,19 +148,55 @@ class OffsetPager:
         self.limit = max(1, self.limit // 2)
         return True
 
+    def count_request(self) -> None:
+        self.requests_since_progress += 1
+
+    @property
+    def stalled(self) -> bool:
+        """True when more requests went by without a new response than recovering
+        from deletions can take.
+
+        Progress is a page holding a response the page before did not. (The
+        furthest offset reached is no measure: deletions while we page shrink the
+        list, and a sync can then end without reaching that offset again.) After
+        deletions behind the cursor the only requests without progress are the
+        steps back until the overlap matches again: a page at a time, at worst
+        back to offset 0, so about ``high_water / limit`` of them.
+        ``STALL_SLACK`` covers 413 halvings, the request confirming an end and the
+        probe for an ignored offset. A pager still going after that is looping (a
+        server that does not honour ``offset``, or a bug), not recovering.
+        """
+        allowed = math.ceil(self.high_water / self.limit) + STALL_SLACK
+        return self.requests_since_progress > allowed
+
 
 def iter_pages(
-    fetch: Callable[[int, int], Page], pager: OffsetPager, *, only_first: bool = False
+    fetch: Callable[[int, int], Page],
+    pager: OffsetPager,
+    *,
+    data_source_id: str,
+    only_first: bool = False,
 ) -> Iterator[Page]:
     """Fetch pages until the pager is finished, each continuing the one before.
 
     ``fetch(offset, limit)`` returns one shaped page. After a 413 the same offset
     is retried with fewer responses. Responses of the overlap that the previous
-    page already held are left out of the page yielded.
+    page already held are left out of the page yielded. Raises ``DataSourceError``
+    when the server ignores ``offset`` or paging stops making progress.
     """
     previous_ids: set[str] = set()
+    first_page_ids: list[str] = []  # the last page read at offset 0
     while not pager.finished:
         start, asked = pager.next_request()
+        if pager.stalled:
+            raise DataSourceError(
+                data_source_id,
+                f"paging made no progress in {pager.requests_since_progress} requests "
+                f"(last asked offset {start}, limit {asked}; furthest offset reached "
+                f"{pager.high_water}): the API's paging is inconsistent; nothing past "
+                "that offset was synced",
+            )
+        pager.count_request()
         try:
             page = fetch(start, asked)
         except PageTooLarge:
@@ -120,16 +204,46 @@ def iter_pages(
                 raise
             continue
         ids = [response_id(bundle) for bundle in page.responses]
+        if start > 0 and _repeats_first_page(ids, first_page_ids):
+            # The first page again at another offset: the server ignores ``offset``,
+            # or exactly ``start`` responses were inserted before the first one.
+            # Only the former repeats it at an offset further on as well.
+            probe_start = start + len(ids)
+            pager.count_request()
+            if _repeats_first_page(_ids_at(fetch, probe_start, asked), first_page_ids):
+                raise DataSourceError(
+                    data_source_id,
+                    "the API ignores the `offset` parameter: the pages asked at offsets "
+                    f"{start} and {probe_start} repeat the page at offset 0, so only the "
+                    f"first {len(first_page_ids)} responses can be read; report it to "
+                    "the app vendor",
+                )
         overlapped = start < pager.offset
         if overlapped and (not ids or ids[0] not in previous_ids):
             pager.step_back()  # a response before ``start`` was deleted
             continue
-        pager.advance(start, asked, page.received, total=page.total, server_limit=page.limit)
         fresh = [b for b, i in zip(page.responses, ids, strict=True) if i not in previous_ids]
+        pager.advance(
+            start, asked, page.received, total=page.total, server_limit=page.limit, new=len(fresh)
+        )
+        if start == 0:
+            first_page_ids = ids
         previous_ids = set(ids)
         yield replace(page, responses=fresh)
         if only_first:
             return
+
+
+def _repeats_first_page(ids: list[str], first_page_ids: list[str]) -> bool:
+    return bool(ids) and ids == first_page_ids[: len(ids)]
+
+
+def _ids_at(fetch: Callable[[int, int], Page], offset: int, limit: int) -> list[str]:
+    """The response ids of one page; none if it is too large to tell."""
+    try:
+        return [response_id(bundle) for bundle in fetch(offset, limit).responses]
+    except PageTooLarge:
+        return []
 
 
 def response_id(bundle: ResponseBundle) -> str:

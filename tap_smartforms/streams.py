@@ -211,6 +211,7 @@ class ResponsesStream(Stream):
                     offset=offset, limit=limit, updated_from=since
                 ),
                 OffsetPager(self.smartforms_tap.settings.page_size),
+                data_source_id=data_source_id,
                 only_first=only_first,
             )
 

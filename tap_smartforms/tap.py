@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import sys
 from dataclasses import dataclass
 from functools import cached_property
 
+import requests
 from singer_sdk import Stream, Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
@@ -85,34 +87,12 @@ class TapSmartForms(Tap):
         return TokenStore(store_path(self.settings.token_store_path))
 
     def _client_for(self, source: settings_module.DataSourceSettings) -> DataSourceClient:
-        session = transport.new_session()
-        limits = transport.ReplyLimits(deadline_seconds=self.settings.request_timeout_seconds)
-        patience = float(self.settings.max_retry_seconds)
-        token_url = self.settings.oauth_token_url
-        authenticator = RefreshTokenAuthenticator(
-            source.data_source_id,
-            OAuthClient(token_url, source.client_id, source.client_secret),
-            source.refresh_token,
-            token_source=RefreshTokenSource(
-                self.token_store,
-                EntryKey(token_url, source.client_id, source.data_source_id),
-                source.refresh_token,
-            ),
-            expiry_warning_days=self.settings.token_expiry_warning_days,
-            session=session,
-            logger=self.logger,
-            limits=limits,
-            patience_seconds=patience,
-        )
-        return DataSourceClient(
-            source.endpoint,
-            authenticator,
-            SlidingWindowLimiter(self.settings.requests_per_minute),
+        return build_client(
+            self.settings,
+            source,
+            self.token_store,
             user_agent=f"{self.name}/{self.plugin_version}",
             logger=self.logger,
-            session=session,
-            limits=limits,
-            patience_seconds=patience,
         )
 
     def sync_all(self) -> None:  # type: ignore[misc]
@@ -137,10 +117,58 @@ class TapSmartForms(Tap):
             sys.exit(1)
 
 
+def build_client(
+    settings: TapSettings,
+    source: settings_module.DataSourceSettings,
+    token_store: TokenStore,
+    *,
+    user_agent: str,
+    logger: logging.Logger,
+    session: requests.Session | None = None,
+) -> DataSourceClient:
+    """One data source's client: its token chain (kept in ``token_store``), its request
+    budget and its HTTP session. The tap and ``tap-smartforms doctor`` both build
+    clients here, so the doctor refreshes and fetches exactly as a sync does."""
+    session = session or transport.new_session()
+    limits = transport.ReplyLimits(deadline_seconds=settings.request_timeout_seconds)
+    patience = float(settings.max_retry_seconds)
+    token_url = settings.oauth_token_url
+    authenticator = RefreshTokenAuthenticator(
+        source.data_source_id,
+        OAuthClient(token_url, source.client_id, source.client_secret),
+        source.refresh_token,
+        token_source=RefreshTokenSource(
+            token_store,
+            EntryKey(token_url, source.client_id, source.data_source_id),
+            source.refresh_token,
+        ),
+        expiry_warning_days=settings.token_expiry_warning_days,
+        session=session,
+        logger=logger,
+        limits=limits,
+        patience_seconds=patience,
+    )
+    return DataSourceClient(
+        source.endpoint,
+        authenticator,
+        SlidingWindowLimiter(settings.requests_per_minute),
+        user_agent=user_agent,
+        logger=logger,
+        session=session,
+        limits=limits,
+        patience_seconds=patience,
+    )
+
+
 def main() -> None:
-    """Console script entry point; ``tap-smartforms auth ...`` is tap-smartforms-auth."""
+    """Console script entry point; ``tap-smartforms auth ...`` is tap-smartforms-auth,
+    ``tap-smartforms doctor ...`` checks the config against the API (doctor.py)."""
     if sys.argv[1:2] == ["auth"]:
         from tap_smartforms import auth_helper  # noqa: PLC0415 - only this command needs it
 
         sys.exit(auth_helper.run(sys.argv[2:]))
+    if sys.argv[1:2] == ["doctor"]:
+        from tap_smartforms import doctor  # noqa: PLC0415 - only this command needs it
+
+        sys.exit(doctor.run(sys.argv[2:]))
     TapSmartForms.cli()

@@ -111,6 +111,61 @@ def tap_runner(workdir: Path) -> Any:
     return run
 
 
+@dataclass
+class DoctorRun:
+    """What one run of ``tap-smartforms doctor`` printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def checks(self, data_source_id: str) -> dict[str, tuple[str, str]]:
+        """``check name -> (status, detail)`` in the report's block of one data source."""
+        block = self.stdout.split(f"data source {data_source_id} (", 1)[1].split("\n\n", 1)[0]
+        found = (DOCTOR_LINE.match(line) for line in block.splitlines()[1:])
+        return {m.group(2): (m.group(1), m.group(3)) for m in found if m}
+
+
+# "  WARN  sort order   not createdAt ..." (names are padded to one width)
+DOCTOR_LINE = re.compile(r"^  (ok|WARN|FAIL)\s+(\S+(?: \S+)*)\s{2,}(.*)$")
+
+
+def doctor_runner(workdir: Path) -> Any:
+    """A function running ``python -m tap_smartforms doctor`` as a subprocess, with the
+    config in a file (or, ``from_env``, in TAP_SMARTFORMS_* variables and ``--config
+    ENV``), its token store in ``workdir``; every run is scanned for secrets."""
+    counter = iter(range(1_000_000))
+
+    def run(config: dict[str, Any], *, from_env: bool = False) -> DoctorRun:
+        config = {"token_store_path": str(workdir / "tokens.json"), **config}
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_SMARTFORMS")}
+        if from_env:
+            env.update(plugin_env("tap-smartforms", config))
+            config_arg = "ENV"
+        else:
+            config_path = workdir / f"doctor-config-{next(counter)}.json"
+            config_path.write_text(json.dumps(config))
+            config_arg = str(config_path)
+        completed = subprocess.run(
+            [sys.executable, "-m", "tap_smartforms", "doctor", "--config", config_arg],
+            capture_output=True,
+            text=True,
+            timeout=TAP_TIMEOUT_SECONDS,
+            check=False,
+            env=env,
+        )
+        assert_no_secrets([completed.stdout, completed.stderr], config_secrets(config))
+        return DoctorRun(completed.returncode, completed.stdout, completed.stderr)
+
+    return run
+
+
+@pytest.fixture
+def run_doctor(tmp_path: Path) -> Any:
+    """Run ``tap-smartforms doctor`` as a subprocess; every run is scanned for secrets."""
+    return doctor_runner(tmp_path)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def token_stores_stay_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A tap run without token_store_path (the SDK's standard tests, in process)
@@ -262,6 +317,18 @@ class MeltanoProject:
         assert result.returncode == 0, result.stderr[-3000:]
         state: dict[str, Any] = json.loads(result.stdout)["singer_state"]
         return state
+
+
+# pytest-timeout's default (pyproject.toml) counts fixture set-up too: a Meltano test
+# may install every plugin and run two pipelines, each bounded by the subprocess
+# timeout above, before its body starts.
+MELTANO_TEST_TIMEOUT_SECONDS = 4 * MELTANO_TIMEOUT_SECONDS
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "meltano" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.timeout(MELTANO_TEST_TIMEOUT_SECONDS))
 
 
 @pytest.fixture(scope="session")

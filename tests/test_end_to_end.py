@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tap_smartforms.streams import BOOKMARK_CLOCK_SKEW_MARGIN
 from tests.conftest import by_key, keys
 from tests.emulator import COLUMNS, STREAMS, FormSpec
 
@@ -35,6 +34,10 @@ def assert_matches_truth(run, truth) -> None:
         assert set(keys(emitted, stream)) == set(expected), f"{stream}: keys differ"
         for key, record in by_key(emitted, stream).items():
             assert record == expected[key], f"{stream} {key}: values differ"
+
+
+def parse_utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
 def bookmark(state: dict, data_source_id: str) -> str | None:
@@ -119,14 +122,18 @@ def test_schema_message_per_stream_is_written_once_before_its_records(two_messy_
     assert set(seen_schema.values()) == {1}
 
 
-def test_paging_ends_on_a_short_page_when_total_offset_limit_are_missing(emulator, run_tap):
+def test_paging_ends_on_a_confirmed_short_page_when_total_offset_limit_are_missing(
+    emulator, run_tap
+):
     emu = emulator([FormSpec(responses=95, seed=3)], omit_paging_fields=True)
 
     run = run_tap(emu.tap_config(page_size=20))
 
     assert run.returncode == 0, run.stderr
     assert_matches_truth(run, emu.truth())
-    assert emu.stats.data_requests == 5
+    # Pages end at 20, 39, 58, 77 and 95 (each overlaps the one before by one);
+    # the short last page is confirmed by one request bringing nothing new.
+    assert emu.stats.data_requests == 5 + 1
 
 
 def test_an_access_token_expiring_mid_run_is_refreshed(emulator, run_tap):
@@ -148,17 +155,27 @@ def test_second_run_with_state_emits_changed_and_new_responses(emulator, run_tap
     first = run_tap(emu.tap_config(page_size=25))
     assert first.returncode == 0, first.stderr
     state = first.states[-1]
+    # The emulator's data is months old, so the margin does not cap the bookmark:
+    # it is the newest updatedAt the emulator holds.
+    newest = max(parse_utc(r["updated_at"]) for r in emu.truth()["responses"])
+    assert newest < datetime.now(timezone.utc) - timedelta(hours=1)
     since = bookmark(state, ds_id)
     assert since is not None
+    assert parse_utc(since) == newest
 
-    updated = emu.response_ids(ds_id)[3]
-    emu.update_response(ds_id, updated)
+    updated = set(emu.response_ids(ds_id)[3:60:7])
+    for response_id in updated:
+        emu.update_response(ds_id, response_id)
     inserted = emu.insert_response(ds_id)
     second = run_tap(emu.tap_config(page_size=25), state=state)
 
     assert second.returncode == 0, second.stderr
     emitted = {record["id"] for record in second.records("responses")}
-    assert {updated, inserted} <= emitted
+    # Exactly the edits, and whatever sat on the newest instant before them.
+    on_the_bookmark = {
+        r["id"] for r in first.records("responses") if parse_utc(r["updated_at"]) == newest
+    }
+    assert emitted == updated | {inserted} | on_the_bookmark
     truth = emu.truth(updated_since=datetime.fromisoformat(since))
     assert emitted == {record["id"] for record in truth["responses"]}
     # Answers and attachments follow their responses: exactly those of the changed ones.
@@ -178,20 +195,22 @@ def test_client_side_filter_holds_when_the_server_ignores_updated_from(emulator,
     assert_matches_truth(run, truth)
 
 
-def test_bookmark_never_passes_the_sync_start(emulator, run_tap):
+def test_bookmark_is_the_sync_start_minus_five_minutes_when_a_response_is_newer(emulator, run_tap):
     emu = emulator([FormSpec(responses=30, seed=7)])
     ds_id = emu.data_source_ids[0]
     emu.update_response(ds_id, emu.response_ids(ds_id)[0])  # updated "now"
+    margin = timedelta(minutes=5)  # README: "start minus 5 minutes"; not the code's constant
 
+    before = datetime.now(timezone.utc)
     run = run_tap(emu.tap_config())
-    finished = datetime.now(timezone.utc)
+    after = datetime.now(timezone.utc)
 
     assert run.returncode == 0, run.stderr
     value = bookmark(run.states[-1], ds_id)
     assert value is not None
-    # Capped at the sync's start minus the margin, so the response updated just
-    # now is read again by the next sync.
-    assert datetime.fromisoformat(value) <= finished - BOOKMARK_CLOCK_SKEW_MARGIN
+    # The tap's start lies between ``before`` and ``after``: so does the bookmark,
+    # moved back by the margin, so the response updated just now is read again.
+    assert before - margin <= parse_utc(value) <= after - margin
 
 
 def test_a_failing_data_source_does_not_stop_the_others(emulator, run_tap):

@@ -188,6 +188,13 @@ def test_hub_definition_and_meltano_yml_describe_the_same_extractor(hub, meltano
     assert hub["settings"] == meltano_yml["settings"]
 
 
+def test_hub_definition_and_meltano_yml_offer_the_same_commands(hub, meltano_yml):
+    assert hub["commands"] == meltano_yml["commands"]
+    # The command runs the tap's executable with the doctor subcommand.
+    assert hub["commands"]["doctor"]["args"].split()[:1] == ["doctor"]
+    assert "executable" not in hub["commands"]["doctor"]
+
+
 def test_meltano_yml_runs_the_working_tree(meltano_yml):
     assert meltano_yml["pip_url"] == "-e ."
 

@@ -61,6 +61,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="serve fields renamed and added at every level (tests/emulator/drift.py)",
     )
+    parser.add_argument(
+        "--unsorted",
+        action="store_true",
+        help="serve responses out of the assumed createdAt, id order (neighbours swapped)",
+    )
+    parser.add_argument(
+        "--epoch-timestamps",
+        action="store_true",
+        help="render the form's and responses' timestamps as epoch milliseconds",
+    )
+    parser.add_argument(
+        "--ignore-offset", action="store_true", help="serve every page from offset 0"
+    )
+    parser.add_argument(
+        "--silent-page-cap",
+        type=int,
+        default=None,
+        metavar="N",
+        help="never send more than N responses a page, yet echo the limit asked for",
+    )
     parser.add_argument("--write-config", type=Path, help="write a ready tap config here")
     parser.add_argument("--write-truth", type=Path, help="write truth row counts per stream here")
     parser.add_argument(
@@ -113,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         omit_paging_fields=args.omit_paging_fields,
         ignore_updated_from=args.ignore_updated_from,
         api_drift=args.api_drift,
+        unsorted=args.unsorted,
+        epoch_timestamps=args.epoch_timestamps,
+        ignore_offset=args.ignore_offset,
+        silent_page_cap=args.silent_page_cap,
         port=args.port,
     )
     emulator.prerender()

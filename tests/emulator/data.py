@@ -656,6 +656,7 @@ class DataSource:
         stamps = [to_micros(self.form.updated)]
         stamps += [r.updated_us for r in self.responses]
         self._latest_us = max(stamps)
+        self._epoch_timestamps = False
 
     def page(
         self, offset: int, limit: int, updated_from_us: int | None
@@ -685,6 +686,7 @@ class DataSource:
         response = self._generator.draw_response(
             self._generator.new_response_id(), created, updated=created
         )
+        response = self._in_epoch_style(response)
         self.responses.append(response)
         return response
 
@@ -694,7 +696,7 @@ class DataSource:
         updated = self._edit_instant(wall_clock)
         doc = self._generator.redraw_answers(old.doc)
         doc["updatedAt"] = self._generator.render_timestamp(updated)
-        new = StoredResponse(old.id, doc, old.created, updated, old.submitted)
+        new = self._in_epoch_style(StoredResponse(old.id, doc, old.created, updated, old.submitted))
         self.responses[index] = new
         return new
 
@@ -712,3 +714,44 @@ class DataSource:
             StoredResponse(r.id, drift_response(r.doc), r.created, r.updated, r.submitted)
             for r in self.responses
         ]
+
+    def unsort(self) -> None:
+        """Serve the responses out of the assumed order (createdAt, then id): each
+        pair of neighbours swapped, so the first two already disagree. The order stays
+        fixed, and new responses are still appended at the end."""
+        swapped = list(self.responses)
+        for index in range(0, len(swapped) - 1, 2):
+            swapped[index], swapped[index + 1] = swapped[index + 1], swapped[index]
+        self.responses = swapped
+
+    def use_epoch_timestamps(self) -> None:
+        """Render the form's and the responses' createdAt, updatedAt and submittedAt as
+        epoch milliseconds (JSON numbers) from now on, responses added or edited later
+        included. Answers to datetime questions keep their ISO text."""
+        self._epoch_timestamps = True
+        form = self.form
+        doc = {
+            **form.doc,
+            "createdAt": _epoch_ms(form.created),
+            "updatedAt": _epoch_ms(form.updated),
+        }
+        self.form = StoredForm(doc, form.created, form.updated)
+        self.responses = [self._in_epoch_style(r) for r in self.responses]
+
+    def _in_epoch_style(self, response: StoredResponse) -> StoredResponse:
+        if not self._epoch_timestamps:
+            return response
+        doc = {
+            **response.doc,
+            "createdAt": _epoch_ms(response.created),
+            "updatedAt": _epoch_ms(response.updated),
+        }
+        if response.submitted is not None and doc.get("submittedAt") is not None:
+            doc["submittedAt"] = _epoch_ms(response.submitted)
+        return StoredResponse(
+            response.id, doc, response.created, response.updated, response.submitted
+        )
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return to_micros(moment) // 1000

@@ -12,6 +12,17 @@ Requests for data go through these steps, in order (api-contract §3-§5):
 7. the data source: 404 when unknown, 403 when the token is another data source's;
 8. the rate limit of the token's chain: 429 with ``Retry-After``;
 9. the page, 413 when its body would exceed ``max_body_bytes``.
+
+Paging misbehaviour the tap must survive (api-contract §6), each off by default:
+
+* ``omit_paging_fields``: replies carry no ``total``, ``offset`` or ``limit``;
+* ``silent_page_cap=N``: a page never holds more than N responses, yet the reply
+  echoes the ``limit`` asked for, so only a short page below ``total`` tells;
+* ``ignore_offset``: every page is served from offset 0 (the reply still echoes
+  the ``offset`` asked for).
+
+They combine: ``silent_page_cap`` with ``omit_paging_fields`` is a capped server
+that says nothing at all.
 """
 
 from __future__ import annotations
@@ -75,9 +86,11 @@ def _non_negative(text: str | None, default: int) -> int | None:
 class Emulator:
     """A local Smart Forms Data Source API: one data source per ``FormSpec``.
 
-    Construct (data and each data source's first token chain are made here), then
-    ``start()``; or use it as a context manager. Every method is thread-safe and
-    may be called while a client is paging.
+    ``omit_paging_fields``, ``silent_page_cap`` and ``ignore_offset`` make its
+    paging misbehave as the module docstring describes. Construct (data and each
+    data source's first token chain are made here), then ``start()``; or use it as
+    a context manager. Every method is thread-safe and may be called while a
+    client is paging.
     """
 
     def __init__(
@@ -93,15 +106,23 @@ class Emulator:
         max_body_bytes: int = 5_000_000,
         omit_paging_fields: bool = False,
         ignore_updated_from: bool = False,
+        ignore_offset: bool = False,
+        silent_page_cap: int | None = None,
         omit_refresh_token_in_reply: bool = False,
         api_drift: bool = False,
         drip_interval: float = 0.5,
         gzip_bomb_bytes: int = 64 * 1024 * 1024,
+        unsorted: bool = False,
+        epoch_timestamps: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
         clock: MonotonicClock = time.monotonic,
         wall_clock: WallClock = utc_now,
     ) -> None:
+        """``unsorted`` serves responses out of createdAt, id order (``DataSource.unsort``);
+        ``epoch_timestamps`` renders the form's and responses' timestamps as epoch
+        milliseconds (``DataSource.use_epoch_timestamps``). Both change only how the
+        API shows the data, never the ground truth."""
         if not forms:
             raise ValueError("at least one FormSpec is needed")
         self.client_id = client_id
@@ -112,6 +133,10 @@ class Emulator:
         self.ignore_updated_from = ignore_updated_from
         self.drip_interval = drip_interval
         self.gzip_bomb_bytes = gzip_bomb_bytes
+        if silent_page_cap is not None and silent_page_cap < 1:
+            raise ValueError("silent_page_cap must be at least 1")
+        self.ignore_offset = ignore_offset
+        self.silent_page_cap = silent_page_cap
         self._host = host
         self._port = port
         self._clock = clock
@@ -123,6 +148,10 @@ class Emulator:
             source = DataSource(spec, index)
             if api_drift:
                 source.drift()
+            if unsorted:
+                source.unsort()
+            if epoch_timestamps:
+                source.use_epoch_timestamps()
             self._sources[source.id] = source
         self._recorder = StatsRecorder()
         self._limiter = ChainRateLimiter(rate_limit_per_minute)
@@ -434,8 +463,12 @@ class Emulator:
         return Reply(200, body), False
 
     def _page_body(self, source: DataSource, query: _Query) -> bytes:
+        offset = 0 if self.ignore_offset else query.offset
+        served = query.limit
+        if self.silent_page_cap is not None:
+            served = min(served, self.silent_page_cap)
         with self._lock:
-            total, page = source.page(query.offset, query.limit, query.updated_from_us)
+            total, page = source.page(offset, served, query.updated_from_us)
             form = source.form
         head = b'{"form":'
         if self.api_drift:
