@@ -10,6 +10,7 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 import requests
@@ -59,7 +60,12 @@ class FakeTime:
         self.now += seconds
 
 
-def _retry(attempt: Flaky, time: FakeTime, on_retry: Callable[[], None] | None = None) -> str:
+def _retry(
+    attempt: Callable[[], str],
+    time: FakeTime,
+    on_retry: Callable[[], None] | None = None,
+    **options: Any,
+) -> str:
     return retry_transient(
         attempt,
         describe="page at offset 0",
@@ -68,6 +74,7 @@ def _retry(attempt: Flaky, time: FakeTime, on_retry: Callable[[], None] | None =
         sleep=time.sleep,
         clock=time.clock,
         on_retry=on_retry,
+        **options,
     )
 
 
@@ -116,16 +123,7 @@ def test_a_retry_after_never_outlasts_the_patience_left_and_the_budget_hears_it(
     heard: list[float] = []
     attempt = Flaky(*[TransientError("HTTP 429", retry_after=1e9) for _ in range(MAX_TRIES)])
     with pytest.raises(GaveUp, match=r"gave up after 2 tries in 5 s"):
-        retry_transient(
-            attempt,
-            describe="page",
-            logger=LOGGER,
-            on_give_up=GaveUp,
-            sleep=time.sleep,
-            clock=time.clock,
-            on_retry_after=heard.append,
-            patience_seconds=5.0,
-        )
+        _retry(attempt, time, on_retry_after=heard.append, patience_seconds=5.0)
     assert time.sleeps == [5.0]
     assert heard == [5.0]
 
@@ -134,15 +132,7 @@ def test_backoff_waits_are_cut_to_the_patience_left_too():
     time = FakeTime()
     attempt = Flaky(*[TransientError("HTTP 503") for _ in range(MAX_TRIES)])
     with pytest.raises(GaveUp):
-        retry_transient(
-            attempt,
-            describe="page",
-            logger=LOGGER,
-            on_give_up=GaveUp,
-            sleep=time.sleep,
-            clock=time.clock,
-            patience_seconds=2.5,
-        )
+        _retry(attempt, time, patience_seconds=2.5)
     assert sum(time.sleeps) == pytest.approx(2.5)
     assert MAX_SINGLE_WAIT_SECONDS > 2.5
 
@@ -184,14 +174,7 @@ def test_it_gives_up_once_the_total_time_is_spent():
         return attempt()
 
     with pytest.raises(GaveUp, match=r"gave up after 3 tries in 400 s"):
-        retry_transient(
-            slow_attempt,
-            describe="page",
-            logger=LOGGER,
-            on_give_up=GaveUp,
-            sleep=time.sleep,
-            clock=time.clock,
-        )
+        _retry(slow_attempt, time)
 
 
 def test_no_wait_runs_past_the_total_time_budget():
@@ -205,14 +188,7 @@ def test_no_wait_runs_past_the_total_time_budget():
         return attempt()
 
     with pytest.raises(GaveUp):
-        retry_transient(
-            slow_attempt,
-            describe="page",
-            logger=LOGGER,
-            on_give_up=GaveUp,
-            sleep=time.sleep,
-            clock=time.clock,
-        )
+        _retry(slow_attempt, time)
     assert started_at[-1] == MAX_TOTAL_SECONDS  # the last wait was cut to 40 s, not 60
     assert time.sleeps == [60.0, 40.0]
 
