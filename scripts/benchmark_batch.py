@@ -2,7 +2,7 @@
 messages, side by side in one run.
 
     .venv/bin/python scripts/benchmark_batch.py                    # installs Meltano's plugins
-    .venv/bin/python scripts/benchmark_batch.py --meltano-sys-dir DIR   # reuse an installed one
+    .venv/bin/python scripts/benchmark_batch.py --meltano-sys-dir DIR   # install there once
 
 One form on the local emulator (in this process), loaded into a fresh schema of the
 PostgreSQL server meltano.yml names (127.0.0.1:5432), once with RECORD messages and
@@ -56,15 +56,17 @@ def run_once(project: MeltanoProject, emulator: Emulator, scratch: Path, *, batc
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--meltano-sys-dir", type=Path, help="an installed Meltano system dir")
+    parser.add_argument(
+        "--meltano-sys-dir", type=Path, help="Meltano system dir (plugins installed there once)"
+    )
     parser.add_argument("--responses", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tap-smartforms-bench-batch-") as scratch_name:
         scratch = Path(scratch_name)
         project = MeltanoProject(args.meltano_sys_dir or scratch / "meltano")
-        if args.meltano_sys_dir is None:
-            project.sys_dir.mkdir()
+        if not (project.sys_dir / "extractors" / "tap-smartforms").is_dir():
+            project.sys_dir.mkdir(parents=True, exist_ok=True)
             installed = project.run("install")
             if installed.returncode != 0:
                 raise SystemExit(installed.stderr[-3000:])
