@@ -12,6 +12,14 @@ encoded once with msgspec and a page's records go out in one write. When a strea
 does have a map, an alias or flattening, its records take the SDK's own path, so
 those features behave exactly as in any SDK tap. Either way field selection is
 honoured and SCHEMA is written by the SDK.
+
+With ``batch_config`` the same records (selected fields, stream maps applied)
+wait in memory instead, and ``write_batches`` hands them to the SDK's own batcher
+(``singer_sdk.batch.Batcher``: its JSON Lines or Parquet encoder, its storage)
+and writes one BATCH message per file. The SDK's batch loop cannot be used as it
+is: it batches one stream's records as its sync yields them, while our page loop
+feeds five streams at once (streams.py), and it sends a mapped stream's unmapped
+records under every alias.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ from typing import Any
 
 import msgspec
 from singer_sdk import Stream
+from singer_sdk.batch import Batcher
+from singer_sdk.helpers._batch import BatchConfig, SDKBatchMessage
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_smartforms.mapping import Record
@@ -33,21 +43,56 @@ _encode = msgspec.json.Encoder().encode
 class RecordWriter:
     """Writes one stream's records, many at a time."""
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream, batch_config: BatchConfig | None = None) -> None:
         self.stream = stream
         self._fast: bool | None = None  # decided on first use: maps are set up late
         self._deselected: tuple[str, ...] = ()
+        self._batch_config = batch_config
+        self._waiting: dict[str, list[Record]] = {}  # batch mode: records by stream alias
 
     def write(self, records: Sequence[Record]) -> None:
         if not records or not self.stream.selected:
             return
         if self._fast is None:
             self._prepare()
-        if self._fast:
+        if self._batch_config is not None:
+            self._keep_for_batch(records)
+        elif self._fast:
             self._write_fast(records)
         else:
             for record in records:
                 self.stream._write_record_message(record)  # SDK path: maps, flattening
+
+    @property
+    def pending(self) -> int:
+        """Records waiting for ``write_batches``."""
+        return sum(len(records) for records in self._waiting.values())
+
+    def write_batches(self) -> None:
+        """Write the waiting records to batch files, one BATCH message per file."""
+        config = self._batch_config
+        if config is None:
+            return
+        for alias, records in self._waiting.items():
+            if not records:
+                continue
+            batcher = Batcher(tap_name=self.stream.tap_name, stream_name=alias, batch_config=config)
+            for manifest in batcher.get_batches(records=iter(records)):
+                message = SDKBatchMessage(stream=alias, encoding=config.encoding, manifest=manifest)
+                self.stream._tap.write_message(message)
+            self.stream.state_manager.is_flushed = False
+        self._waiting.clear()
+
+    def _keep_for_batch(self, records: Sequence[Record]) -> None:
+        if self._fast:
+            kept = [_without(r, self._deselected) for r in records] if self._deselected else records
+            self._waiting.setdefault(self.stream.name, []).extend(kept)
+            return
+        for record in records:
+            # What the SDK path would send as RECORD messages, maps and flattening
+            # applied (private SDK API, as _write_record_message above).
+            for message in self.stream._generate_record_messages(record):
+                self._waiting.setdefault(message.stream, []).append(message.record)
 
     def _prepare(self) -> None:
         stream = self.stream

@@ -143,6 +143,34 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="How long one request is retried (rate limits, server errors, broken "
         "or late replies) before its data source fails, 1-3600.",
     ),
+    # The SDK reads this one itself (Stream.emit_activate_version_messages) but, in
+    # 0.54, does not add it to a tap's settings; declared here so --about lists it.
+    th.Property(
+        "emit_activate_version_messages",
+        th.BooleanType,
+        default=False,
+        title="Emit ACTIVATE_VERSION messages",
+        description="Send every form and question in every run as a new table version and "
+        "end with ACTIVATE_VERSION for forms and questions, so the target removes (or marks "
+        "in _sdc_deleted_at) forms and questions deleted in Smart Forms.",
+    ),
+    th.Property(
+        "full_refresh_responses",
+        th.BooleanType,
+        default=False,
+        title="Full refresh responses",
+        description="Reconcile in every run: read every response of every data source "
+        "(ignoring the bookmark) as a new table version and end with ACTIVATE_VERSION for "
+        "responses, answers and attachments, so the target removes (or marks) deleted "
+        "responses and replaced attachments.",
+    ),
+    th.Property(
+        "reconcile_every_days",
+        th.IntegerType,
+        title="Reconcile every days",
+        description="Reconcile as full_refresh_responses does when the last reconcile "
+        "(kept in the state) is this many days old or more, 1-3650 (default: never).",
+    ),
 ).to_dict()
 
 
@@ -172,6 +200,9 @@ class TapSettings:
     token_expiry_warning_days: int = DEFAULT_TOKEN_EXPIRY_WARNING_DAYS
     request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
     max_retry_seconds: int = DEFAULT_MAX_RETRY_SECONDS
+    emit_activate_version_messages: bool = False
+    full_refresh_responses: bool = False
+    reconcile_every_days: int | None = None
 
 
 class SettingsError(ValueError):
@@ -258,6 +289,25 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         problems=problems,
     )
 
+    activate_forms = _boolean(config, "emit_activate_version_messages", problems)
+    full_refresh = _boolean(config, "full_refresh_responses", problems)
+    reconcile_days: int | None = None
+    if config.get("reconcile_every_days") not in (None, ""):
+        reconcile_days = _bounded_int(
+            config, "reconcile_every_days", default=0, low=1, high=3650, problems=problems
+        )
+    if config.get("batch_config"):
+        problems += _batch_problems(config["batch_config"])
+        if activate_forms or full_refresh or reconcile_days:
+            # Targets built with the SDK load a batch file's rows without a table
+            # version (Sink.process_batch_files adds no _sdc_ metadata), so an
+            # ACTIVATE_VERSION would then delete every row just loaded.
+            problems.append(
+                "batch_config: cannot be combined with emit_activate_version_messages, "
+                "full_refresh_responses or reconcile_every_days (targets load batch files "
+                "without a table version, so ACTIVATE_VERSION would delete their rows)"
+            )
+
     store_path = config.get("token_store_path")
     if store_path is not None and not isinstance(store_path, str):
         problems.append("token_store_path: must be a path")
@@ -284,7 +334,39 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         token_expiry_warning_days=warning_days,
         request_timeout_seconds=request_timeout,
         max_retry_seconds=max_retry,
+        emit_activate_version_messages=activate_forms,
+        full_refresh_responses=full_refresh,
+        reconcile_every_days=reconcile_days,
     )
+
+
+def _boolean(config: Mapping[str, Any], name: str, problems: list[str]) -> bool:
+    value = config.get(name)
+    if value in (None, ""):
+        return False
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    if not isinstance(value, bool):
+        problems.append(f"{name}: must be true or false")
+        return False
+    return value
+
+
+def _batch_problems(batch_config: Any) -> list[str]:
+    """What the SDK's batch writers cannot do as configured, before any file is written."""
+    if not isinstance(batch_config, Mapping):
+        return ["batch_config: must be an object with encoding and storage"]
+    encoding = batch_config.get("encoding")
+    storage = batch_config.get("storage")
+    problems = []
+    if not isinstance(encoding, Mapping) or encoding.get("format") not in ("jsonl", "parquet"):
+        problems.append("batch_config.encoding.format: must be jsonl or parquet")
+    elif encoding.get("format") == "jsonl" and encoding.get("compression") != "gzip":
+        # The SDK's JSONLinesBatcher always gzips; a target told "none" could not read it.
+        problems.append("batch_config.encoding.compression: must be gzip for jsonl")
+    if not isinstance(storage, Mapping) or not isinstance(storage.get("root"), str):
+        problems.append("batch_config.storage.root: required, e.g. file:///var/batches")
+    return problems
 
 
 def _missing_token_problem(

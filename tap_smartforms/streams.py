@@ -31,9 +31,17 @@ from singer_sdk import typing as th
 from tap_smartforms.mapping import Page, Record, ResponseBundle
 from tap_smartforms.output import RecordWriter
 from tap_smartforms.pagination import OffsetPager, iter_pages
-from tap_smartforms.parallel import PageSource, SourceFailed, SourceFinished, fetch_in_parallel
+from tap_smartforms.parallel import (
+    FetchEvent,
+    PageSource,
+    SourceFailed,
+    SourceFinished,
+    fetch_in_parallel,
+)
+from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
 if TYPE_CHECKING:
+    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
     from tap_smartforms.tap import TapSmartForms
@@ -42,6 +50,8 @@ if TYPE_CHECKING:
 # updated while we page (or on a server whose clock runs a little behind ours) is
 # read again by the next sync rather than skipped.
 BOOKMARK_CLOCK_SKEW_MARGIN = datetime.timedelta(minutes=5)
+# Where the responses stream's state keeps when the last complete reconcile started.
+LAST_RECONCILED_AT = "last_reconciled_at"
 
 _TIMESTAMP = th.DateTimeType
 _ID = th.StringType
@@ -123,6 +133,13 @@ class ResponsesStream(Stream):
         # Never called: _sync_records below writes this stream's records itself.
         raise NotImplementedError("responses are written by ResponsesStream._sync_records")
 
+    def get_batch_config(self, config: Mapping[str, Any]) -> BatchConfig | None:
+        # With a batch_config the SDK's sync() would call _sync_batches, which feeds
+        # the records this stream yields (none: the page loop writes them) to a
+        # batcher. The page loop writes the batches of all five streams itself
+        # (PageWriter), so the SDK must take the _sync_records path.
+        return None
+
     def _sync_records(
         self, context: Context | None = None, *, write_messages: bool = True
     ) -> Generator[Record, Any, Any]:
@@ -132,48 +149,49 @@ class ResponsesStream(Stream):
         and handles one record at a time) because data sources are fetched side by
         side (parallel.py) and their pages arrive interleaved. What the SDK's loop
         does for state is kept: one bookmark per data source (partition), advanced
-        only by records already written, STATE after each page, and a data source's
-        bookmark finalized only when all its pages are in.
+        only by records already written (with batch_config: already in a batch
+        file), STATE after each page (or batch), and a data source's bookmark
+        finalized only when all its pages are in.
+
+        Table versions (ACTIVATE_VERSION) are handled here too, for all five
+        streams: see ``_versions``.
         """
         tap = self.smartforms_tap
         contexts = {str(c["data_source_id"]): c for c in self.partitions}
-        since = {}
-        for data_source_id, partition in contexts.items():
-            self._write_starting_replication_value(partition)
-            # Per partition: the SDK caps a bookmark only by its own state's signpost
-            # (sync() writes one for the stream as a whole, which no partition reads).
-            self._write_replication_key_signpost(
-                partition, self.get_replication_key_signpost(partition)
-            )
-            since[data_source_id] = self.get_starting_timestamp(partition)
-        only_first = not any(
-            tap.streams[name].selected for name in ("responses", "answers", "attachments")
-        )
+        reconcile = self._reconcile_due()
+        since = self._starting_points(contexts, reconcile=reconcile)
+        versions = TableVersions(tap, reconcile=reconcile)
         run = tap.run
         pages_done = dict.fromkeys(contexts, 0)
+        # Each page's newest response, with its partition, until the page's records
+        # are out (at once for RECORD messages, at the next batch file with BATCH).
+        unwritten: list[tuple[Record, Context]] = []
+
+        def commit(*, final: bool) -> bool:
+            """Advance the bookmarks past what is written; False: held back."""
+            if not run.pages.flush(final=final):
+                return False
+            for record, partition in unwritten:
+                self._increment_stream_state(record, context=partition)
+            unwritten.clear()
+            return True
+
         written = 0
         with self.get_record_counter() as counter:
-            events = fetch_in_parallel(
-                {
-                    data_source_id: self._page_source(
-                        data_source_id, since[data_source_id], only_first
-                    )
-                    for data_source_id in contexts
-                },
-                workers=tap.settings.parallel_data_sources,
-                pages_waiting=tap.settings.parallel_data_sources,
-            )
-            for event in events:
+            for event in self._fetch_all(since):
                 data_source_id = event.data_source_id
                 partition = contexts[data_source_id]
                 progress = run.report.progress(data_source_id)
                 client = run.clients[data_source_id]
                 if isinstance(event, SourceFailed):
                     run.report.fail(progress, str(event.error), client.counters.retries)
+                    versions.source_failed(data_source_id)
+                    unwritten[:] = [(r, p) for r, p in unwritten if p is not partition]
                     self._keep_bookmark(partition)
                     continue
                 if isinstance(event, SourceFinished):
                     run.report.finish(progress, client.counters.retries)
+                    commit(final=True)
                     self._finalize_state(self.get_context_state(partition))
                     if write_messages:
                         # Now, not with the next page: a kill before then would
@@ -186,18 +204,72 @@ class ResponsesStream(Stream):
                     page, since[data_source_id], first=pages_done[data_source_id] == 1
                 )
                 if kept and self.selected:
-                    newest = max(kept, key=_updated_at_or_earliest)
-                    self._increment_stream_state(newest.record, context=partition)
+                    unwritten.append((max(kept, key=_updated_at_or_earliest).record, partition))
                     counter.increment(len(kept))
                     written += len(kept)
                     self._check_max_record_limit(current_record_index=written)
-                if write_messages:
+                if commit(final=False) and write_messages:
                     self._write_state_message()
                 run.report.page_done(progress, len(kept), page.total)
+        commit(final=True)
+        versions.activate(reconciled_at=tap.sync_started_at, stream_state=self.stream_state)
         self._finalize_state(self.stream_state)
         if write_messages:
             self._write_state_message()
         yield from ()
+
+    def _starting_points(
+        self, contexts: Mapping[str, Context], *, reconcile: bool
+    ) -> dict[str, datetime.datetime | None]:
+        """Per data source, the oldest update to read: its bookmark, or when
+        reconciling, start_date (every response the config asks for)."""
+        since = {}
+        for data_source_id, partition in contexts.items():
+            self._write_starting_replication_value(partition)
+            # Per partition: the SDK caps a bookmark only by its own state's signpost
+            # (sync() writes one for the stream as a whole, which no partition reads).
+            self._write_replication_key_signpost(
+                partition, self.get_replication_key_signpost(partition)
+            )
+            since[data_source_id] = (
+                self.smartforms_tap.settings.start_date
+                if reconcile
+                else self.get_starting_timestamp(partition)
+            )
+        return since
+
+    def _reconcile_due(self) -> bool:
+        """Whether this run reads every response again as a new table version."""
+        settings = self.smartforms_tap.settings
+        if settings.full_refresh_responses:
+            return True
+        if settings.reconcile_every_days is None:
+            return False
+        last = self.stream_state.get(LAST_RECONCILED_AT)
+        if not isinstance(last, str):
+            return True
+        try:
+            last_at = parse_timestamp(last)
+        except TimestampError:
+            return True
+        age = self.smartforms_tap.sync_started_at - last_at
+        return age >= datetime.timedelta(days=settings.reconcile_every_days)
+
+    def _fetch_all(self, since: Mapping[str, datetime.datetime | None]) -> Iterator[FetchEvent]:
+        """Every data source's pages (only the first when only forms and questions are
+        selected), as they arrive from the worker threads."""
+        tap = self.smartforms_tap
+        only_first = not any(
+            tap.streams[name].selected for name in ("responses", "answers", "attachments")
+        )
+        return fetch_in_parallel(
+            {
+                data_source_id: self._page_source(data_source_id, start, only_first)
+                for data_source_id, start in since.items()
+            },
+            workers=tap.settings.parallel_data_sources,
+            pages_waiting=tap.settings.parallel_data_sources,
+        )
 
     def _page_source(
         self, data_source_id: str, since: datetime.datetime | None, only_first: bool
@@ -221,6 +293,65 @@ class ResponsesStream(Stream):
         """A failed data source must not move its bookmark: it may not have seen
         every response updated since, so drop what this run observed."""
         self.get_context_state(context).pop("progress_markers", None)
+
+
+class TableVersions:
+    """ACTIVATE_VERSION for the streams this run sends whole.
+
+    ``forms`` and ``questions`` (with ``emit_activate_version_messages``) and, in a
+    reconcile run, ``responses``, ``answers`` and ``attachments``: every record of
+    theirs carries this run's version, and ACTIVATE_VERSION tells the target to drop
+    (or mark in ``_sdc_deleted_at``) rows of older versions: deleted forms,
+    questions and responses, and replaced attachments.
+
+    Unlike the SDK (``Stream.sync`` sends it before the first record), it is sent
+    at the end, after every record of the stream, and only when every data source
+    completed: these streams are fed by all data sources, and a data source that
+    failed sent none (or only some) of its rows, which the target would otherwise
+    delete. Then no ACTIVATE_VERSION is sent, a warning says why, and nothing is
+    deleted; the next complete run catches up. This is the one place the tap writes
+    ACTIVATE_VERSION, with the SDK's own writer.
+    """
+
+    def __init__(self, tap: TapSmartForms, *, reconcile: bool) -> None:
+        names = []
+        if tap.settings.emit_activate_version_messages:
+            names += ["forms", "questions"]
+        if reconcile:
+            names += ["responses", "answers", "attachments"]
+        self.reconcile = reconcile
+        self._streams = [tap.streams[name] for name in names if tap.streams[name].selected]
+        self._failed: list[str] = []
+        self._logger = tap.logger
+        # The SDK's own version number for a full-table sync (Stream.sync).
+        self._version = version = tap.streams["responses"]._initialized_at // 1000
+        for stream in self._streams:
+            stream._stream_version = version  # read by both record paths (output.py)
+        if reconcile:
+            self._logger.info(
+                "reconcile: reading every response again as table version %d", version
+            )
+
+    def source_failed(self, data_source_id: str) -> None:
+        self._failed.append(data_source_id)
+
+    def activate(self, *, reconciled_at: datetime.datetime, stream_state: dict[str, Any]) -> None:
+        if not self._streams:
+            return
+        names = ", ".join(stream.name for stream in self._streams)
+        if self._failed:
+            self._logger.warning(
+                "no ACTIVATE_VERSION for %s: data source %s did not complete, so rows "
+                "this run did not send are not deleted; the next complete run does it",
+                names,
+                ", ".join(sorted(self._failed)),
+            )
+            return
+        for stream in self._streams:
+            stream._write_activate_version_message(self._version)  # private SDK API
+        if self.reconcile:
+            stream_state[LAST_RECONCILED_AT] = reconciled_at.isoformat()
+        self._logger.info("ACTIVATE_VERSION sent for %s", names)
 
 
 def _updated_at_or_earliest(bundle: ResponseBundle) -> datetime.datetime:
@@ -343,9 +474,26 @@ class PageWriter:
     before their first record (``responses`` gets its own from the SDK's sync).
     """
 
-    def __init__(self, streams: Mapping[str, Stream]) -> None:
-        self._writers = {name: RecordWriter(streams[name]) for name in _STREAM_NAMES}
+    def __init__(self, streams: Mapping[str, Stream], batch_config: BatchConfig | None) -> None:
+        self._writers = {name: RecordWriter(streams[name], batch_config) for name in _STREAM_NAMES}
+        self._batch_size = batch_config.batch_size if batch_config else 0
         self._schemas_written = False
+
+    def flush(self, *, final: bool) -> bool:
+        """Whether every record written so far is out, so a STATE may follow.
+
+        RECORD messages are out at once. With batch_config, records wait in memory
+        until the streams together hold a batch's worth (``batch_size``) or the
+        caller says ``final`` (a data source or the run is done); then each stream's
+        records go to batch files and BATCH messages. STATE waits for them.
+        """
+        if not self._batch_size:
+            return True
+        if not final and sum(w.pending for w in self._writers.values()) < self._batch_size:
+            return False
+        for writer in self._writers.values():
+            writer.write_batches()
+        return True
 
     def write_page(
         self, page: Page, since: datetime.datetime | None, *, first: bool

@@ -78,7 +78,9 @@ class TapSmartForms(Tap):
                 source.data_source_id: self._client_for(source)
                 for source in self.settings.data_sources
             },
-            pages=PageWriter(self.streams),
+            # The SDK's reading of batch_config (responses opts out of the SDK's batch
+            # loop, see ResponsesStream.get_batch_config; forms does not).
+            pages=PageWriter(self.streams, self.streams["forms"].get_batch_config(self.config)),
             report=RunReport(self.logger),
         )
 

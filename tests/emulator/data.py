@@ -640,6 +640,10 @@ class FormGenerator:
         new_doc["answers"] = new_answers
         return new_doc
 
+    def new_attachment(self) -> JsonDict:
+        """A file never attached before (a new id)."""
+        return self._attachment()
+
     def render_timestamp(self, moment: datetime) -> str:
         """Render an instant the way this form renders its timestamps."""
         return self._render(moment)
@@ -702,6 +706,43 @@ class DataSource:
 
     def delete(self, response_id: str) -> None:
         del self.responses[self.index_of(response_id)]
+
+    def delete_question(self, question_id: str) -> None:
+        """Remove a question from the form; answers to it stay in older responses."""
+        doc = dict(self.form.doc)
+        questions = self.form.questions
+        kept = [q for q in questions if not (isinstance(q, dict) and q.get("id") == question_id)]
+        if len(kept) == len(questions):
+            raise KeyError(f"no question {question_id!r} in data source {self.id}")
+        doc["questions"] = kept
+        self.form = StoredForm(doc, self.form.created, self.form.updated)
+
+    def replace_attachments(
+        self, response_id: str, wall_clock: Callable[[], datetime]
+    ) -> StoredResponse:
+        """Give every answer of a response that holds files new files in place of its
+        old ones, and set updatedAt to now."""
+        index = self.index_of(response_id)
+        old = self.responses[index]
+        answers = old.doc.get("answers")
+        new_answers = []
+        replaced = False
+        for answer in answers if isinstance(answers, list) else []:
+            files = answer.get("attachments") if isinstance(answer, dict) else None
+            if isinstance(files, list) and files:
+                new_files = [self._generator.new_attachment() for _ in files]
+                new_answers.append({**answer, "attachments": new_files})
+                replaced = True
+            else:
+                new_answers.append(answer)
+        if not replaced:
+            raise ValueError(f"response {response_id!r} has no attachment to replace")
+        updated = self._edit_instant(wall_clock)
+        doc = {**old.doc, "answers": new_answers}
+        doc["updatedAt"] = self._generator.render_timestamp(updated)
+        new = self._in_epoch_style(StoredResponse(old.id, doc, old.created, updated, old.submitted))
+        self.responses[index] = new
+        return new
 
     def drift(self) -> None:
         """Serve documents of a drifted shape from now on (see drift.py). Responses

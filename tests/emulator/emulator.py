@@ -302,6 +302,16 @@ class Emulator:
         with self._lock:
             self._sources[self._known(ds_id)].delete(response_id)
 
+    def delete_question(self, ds_id: str, question_id: str) -> None:
+        """Remove a question from the data source's form."""
+        with self._lock:
+            self._sources[self._known(ds_id)].delete_question(question_id)
+
+    def replace_attachments(self, ds_id: str, response_id: str) -> None:
+        """Replace every file of a response by new ones (new ids); updatedAt becomes now."""
+        with self._lock:
+            self._sources[self._known(ds_id)].replace_attachments(response_id, self._wall_clock)
+
     def on_data_request(self, callback: DataRequestCallback | None) -> None:
         """Call ``callback(ds_id, offset, limit, request_number)`` before serving each
         valid data request, under no lock (it may edit data); None removes it."""
