@@ -106,6 +106,11 @@ class TapSmartForms(Tap):
         super()._handle_termination(signum, frame)
 
     def _stop_refreshes(self) -> None:
+        if in_flight := REFRESH_GATE.in_flight:
+            self.logger.info(
+                "waiting for %d token refresh(es) in flight to be saved before stopping",
+                in_flight,
+            )
         if not stop_refreshes():
             self.logger.warning(
                 "stopping while a token refresh is still in flight after %.0f s; if the "
