@@ -8,9 +8,12 @@ source, keeps every rotated refresh token, refreshes ahead of expiry, holds a lo
 so only one refresh per chain is ever in flight, and turns every failure into a
 one-line message that names the data source and what to do.
 
-With a token store (``token_store.RefreshTokenSource``), each refresh runs under the
-store's lock: it first re-reads the store (another process may have rotated the
-chain meanwhile), and saves the rotated token before anything else happens.
+With a token store (``token_store.RefreshTokenSource``), each try of a refresh runs
+under the store's lock: it first re-reads the store (another process may have
+rotated the chain meanwhile), and saves the rotated token before anything else
+happens. The first try also checks that the store can be written at all, before a
+token is spent. Waits between tries happen outside the lock, and every refresh runs
+inside the refresh gate (refresh_gate.py), so a run never ends mid-refresh.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import requests
 
 from tap_smartforms import mapping, transport
 from tap_smartforms.errors import REDACTOR, DataSourceError, quote_server_text
+from tap_smartforms.refresh_gate import REFRESH_GATE
 from tap_smartforms.retry import (
     MAX_TOTAL_SECONDS,
     TransientError,
@@ -104,6 +108,12 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         self._access_token: str | None = None
         self._refresh_due_at = 0.0
         self.refresh_count = 0
+        # Tries of the token endpoint that failed and were retried, for the summary.
+        self.retry_count = 0
+        self._store_checked = False
+        # Whether the last try may have reached the server without its reply reaching
+        # us (a timeout, a cut connection): the token sent may be spent.
+        self._reply_may_be_lost = False
         REDACTOR.register(client.client_secret, refresh_token)
 
     @property
@@ -131,10 +141,43 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 self._refresh()
 
     def _refresh(self) -> None:
+        # The gate keeps the run alive until a rotated token is saved (refresh_gate.py).
+        # Tries are retried here, outside the store's lock: the lock is held for one
+        # try only (read the store, POST, save), so while the token endpoint is down
+        # every data source waits out its backoff at the same time, not in turn.
+        with REFRESH_GATE.refreshing(self.data_source_id):
+            retry_transient(
+                self._refresh_once,
+                describe=f"data source {self.data_source_id}: refreshing the access token",
+                logger=self._logger,
+                on_give_up=lambda problem: DataSourceError(
+                    self.data_source_id, f"could not refresh the access token: {problem}"
+                ),
+                on_retry=self._count_retry,
+                sleep=REFRESH_GATE.pause,
+                patience_seconds=self._patience_seconds,
+            )
+
+    def _count_retry(self) -> None:
+        self.retry_count += 1
+
+    def _refresh_once(self) -> None:
+        if REFRESH_GATE.closed and not self._reply_may_be_lost:
+            # The last try was answered, so the token sent is still unspent: nothing
+            # to recover. After a lost reply the server may have rotated the chain;
+            # trying again (inside the reuse window) is what gets the new token.
+            raise DataSourceError(
+                self.data_source_id, "the run is stopping; its access token was not refreshed"
+            )
         first = self.refresh_count == 0
         store_lock = self._source.locked() if self._source else contextlib.nullcontext()
         try:
             with store_lock:
+                if self._source is not None and not self._store_checked:
+                    # Before the first token is spent: a store that cannot take the
+                    # rotated token would lose the chain at the first save.
+                    self._source.store.check_writable()
+                    self._store_checked = True
                 self._refresh_holding_the_store()
                 if first and self._source is not None:
                     warning = self._source.expiry_warning(self._expiry_warning_days)
@@ -150,7 +193,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
             self._hold(*self._source.pick(self._held))
         started = self._clock()
         try:
-            reply = self._refresh_with_retries()
+            reply = self._request_tokens()
         except _GrantRefused:
             # The store may hold a newer token than the one refused (a run that
             # rotated it on a copy of the store, or a stale configured token).
@@ -161,7 +204,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 raise self._grant_refused() from None
             self._hold(newer, "the refresh token was refused; retrying with the token store's")
             try:
-                reply = self._refresh_with_retries()
+                reply = self._request_tokens()
             except _GrantRefused:
                 raise self._grant_refused() from None
         access_token = reply.get("access_token")
@@ -216,23 +259,6 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 f"{REAUTHORIZE_HINT}",
             ) from None
 
-    def _refresh_with_retries(self) -> dict[str, object]:
-        if self._held is None:
-            raise DataSourceError(
-                self.data_source_id,
-                "no refresh token: set this data source's refresh_token, or run "
-                "tap-smartforms-auth",
-            )
-        return retry_transient(
-            self._request_tokens,
-            describe=f"data source {self.data_source_id}: refreshing the access token",
-            logger=self._logger,
-            on_give_up=lambda problem: DataSourceError(
-                self.data_source_id, f"could not refresh the access token: {problem}"
-            ),
-            patience_seconds=self._patience_seconds,
-        )
-
     def _grant_refused(self) -> DataSourceError:
         return DataSourceError(
             self.data_source_id,
@@ -241,6 +267,12 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         )
 
     def _request_tokens(self) -> dict[str, object]:
+        if self._held is None:
+            raise DataSourceError(
+                self.data_source_id,
+                "no refresh token: set this data source's refresh_token, or run "
+                "tap-smartforms-auth",
+            )
         body = {
             "grant_type": "refresh_token",
             "client_id": self._client.client_id,
@@ -255,7 +287,9 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 timeout=TOKEN_REQUEST_TIMEOUT_SECONDS,
             )
         except (TransientError, transport.ReplyTooLarge) as error:
+            self._reply_may_be_lost = True
             raise TransientError(f"token endpoint: {error}") from None
+        self._reply_may_be_lost = False
         return self._read_token_reply(response)
 
     def _read_token_reply(self, response: requests.Response) -> dict[str, object]:

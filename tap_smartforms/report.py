@@ -18,6 +18,7 @@ class SourceProgress:
     responses: int = 0
     total: int | None = None
     retries: int = 0
+    token_retries: int = 0
     failure: str | None = None
     finished: bool = False
     last_logged_at: float = 0.0
@@ -50,14 +51,18 @@ class RunReport:
             progress.last_logged_at = now
             self.logger.info("%s", self._progress_line(progress, now))
 
-    def finish(self, progress: SourceProgress, retries: int) -> None:
+    def finish(self, progress: SourceProgress, retries: int, token_retries: int = 0) -> None:
         progress.finished = True
         progress.retries = retries
+        progress.token_retries = token_retries
         self.logger.info("%s, done", self._progress_line(progress, self.clock()))
 
-    def fail(self, progress: SourceProgress, reason: str, retries: int) -> None:
+    def fail(
+        self, progress: SourceProgress, reason: str, retries: int, token_retries: int = 0
+    ) -> None:
         progress.failure = reason
         progress.retries = retries
+        progress.token_retries = token_retries
         self.logger.error("%s", reason)
 
     @property
@@ -83,11 +88,12 @@ class RunReport:
             )
             outcome = f"FAILED: {reason}" if progress.failure else "ok"
             self.logger.info(
-                "  data source %s: %d responses, %d pages, %d retries, %s",
+                "  data source %s: %d responses, %d pages, %d retries, %d token retries, %s",
                 progress.data_source_id,
                 progress.responses,
                 progress.pages,
                 progress.retries,
+                progress.token_retries,
                 outcome,
             )
         for data_source_id, lines in drift.items():

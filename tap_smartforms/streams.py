@@ -184,13 +184,20 @@ class ResponsesStream(Stream):
                 progress = run.report.progress(data_source_id)
                 client = run.clients[data_source_id]
                 if isinstance(event, SourceFailed):
-                    run.report.fail(progress, str(event.error), client.counters.retries)
+                    run.report.fail(
+                        progress,
+                        str(event.error),
+                        client.counters.retries,
+                        client.authenticator.retry_count,
+                    )
                     versions.source_failed(data_source_id)
                     unwritten[:] = [(r, p) for r, p in unwritten if p is not partition]
                     self._keep_bookmark(partition)
                     continue
                 if isinstance(event, SourceFinished):
-                    run.report.finish(progress, client.counters.retries)
+                    run.report.finish(
+                        progress, client.counters.retries, client.authenticator.retry_count
+                    )
                     commit(final=True)
                     self._finalize_state(self.get_context_state(partition))
                     if write_messages:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import logging
 import sys
 from dataclasses import dataclass
 from functools import cached_property
+from types import FrameType
 
 import requests
 from singer_sdk import Stream, Tap
@@ -19,6 +21,7 @@ from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.client import DataSourceClient
 from tap_smartforms.errors import REDACTOR, install_redactor
 from tap_smartforms.ratelimit import SlidingWindowLimiter
+from tap_smartforms.refresh_gate import REFRESH_GATE, STOP_WAIT_SECONDS, stop_refreshes
 from tap_smartforms.report import RunReport
 from tap_smartforms.settings import TapSettings
 from tap_smartforms.streams import STREAM_TYPES, PageWriter
@@ -97,13 +100,38 @@ class TapSmartForms(Tap):
             logger=self.logger,
         )
 
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        # The SDK's handler writes STATE and raises SystemExit(0) in the main thread;
+        # it is kept, and first the workers are told to start no new refresh (the
+        # wait for those in flight happens in sync_all's finally, or at exit).
+        REFRESH_GATE.close(wait_seconds=0)
+        super()._handle_termination(signum, frame)
+
+    def _stop_refreshes(self) -> None:
+        if in_flight := REFRESH_GATE.in_flight:
+            self.logger.info(
+                "waiting for %d token refresh(es) in flight to be saved before stopping",
+                in_flight,
+            )
+        if not stop_refreshes():
+            self.logger.warning(
+                "stopping while a token refresh is still in flight after %.0f s; if the "
+                "next run reports invalid_grant, authorize that data source again",
+                STOP_WAIT_SECONDS,
+            )
+
     def sync_all(self) -> None:  # type: ignore[misc]
         # Overridden (the SDK marks it final for typing only) to end every run with
         # a per-data-source summary and a non-zero exit when any data source failed.
         # The final STATE has already been written by then, so healthy data sources
         # keep their progress.
         install_redactor()
-        super().sync_all()
+        try:
+            super().sync_all()
+        finally:
+            # Every way out of a sync passes here, SIGTERM and SIGINT included (the
+            # SDK's handler raises SystemExit in this thread): no exit mid-refresh.
+            self._stop_refreshes()
         self.run.report.log_summary(
             {
                 data_source_id: client.field_tally.report_lines()
@@ -165,6 +193,10 @@ def build_client(
 def main() -> None:
     """Console script entry point; ``tap-smartforms auth ...`` is tap-smartforms-auth,
     ``tap-smartforms doctor ...`` checks the config against the API (doctor.py)."""
+    # The last resort for exits that bypass sync_all (``--test`` ends the process
+    # from the SDK's callback; the doctor; an uncaught error). atexit runs before the
+    # interpreter stops daemon threads, so a refresh in flight still gets saved.
+    atexit.register(stop_refreshes)
     if sys.argv[1:2] == ["auth"]:
         from tap_smartforms import auth_helper  # noqa: PLC0415 - only this command needs it
 

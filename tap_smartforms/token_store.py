@@ -47,8 +47,8 @@ REFRESH_TOKEN_IDLE_DAYS = 90
 CHAIN_LIFETIME_DAYS = 365
 # Origins an entry has replaced: a config still holding one of these is stale, not new.
 MAX_REPLACED_ORIGINS = 20
-# A refresh holds the lock for at most its retries (retry.MAX_TOTAL_SECONDS, 300 s)
-# plus one request's timeout; waiting longer means a stuck process holds it.
+# A refresh holds the lock for one try (auth.py waits between tries outside it), at
+# most a request's timeout; waiting this long means a stuck process holds it.
 LOCK_WAIT_SECONDS = 600.0
 _LOCK_POLL_SECONDS = (0.005, 0.2)
 
@@ -227,13 +227,45 @@ class TokenStore:
         """Record a chain just authorized (an authorization code exchanged)."""
         return self.save_rotation(key, refresh_token, fingerprint(refresh_token))
 
+    def check_writable(self) -> None:
+        """Raise TokenStoreError unless a rotated token could be saved now: the folder
+        exists (or is made), a temporary file can be written, synced and removed
+        there, and the store's path is not a folder. Call inside ``locked()``."""
+        self._make_folder()
+        fix = "make it writable, or set token_store_path to a writable place"
+        if self.path.is_dir():
+            raise TokenStoreError(
+                self.path,
+                "cannot be written: it is a folder; move it away, or set "
+                "token_store_path to a file's path",
+            )
+        try:
+            descriptor, temporary = tempfile.mkstemp(
+                prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+            )
+            try:
+                os.write(descriptor, b"{}\n")
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+                os.unlink(temporary)
+        except OSError as error:
+            raise TokenStoreError(
+                self.path,
+                f"cannot be written (its folder {self.path.parent}: {_reason(error)}); {fix}",
+            ) from None
+
     # ------------------------------------------------------------------ the file
 
     def _make_folder(self) -> None:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:
-            raise TokenStoreError(self.path, f"has no usable folder: {_reason(error)}") from None
+            raise TokenStoreError(
+                self.path,
+                f"has no usable folder ({self.path.parent}: {_reason(error)}); create that "
+                "folder, or set token_store_path to a writable place",
+            ) from None
 
     def _read_entries(self) -> list[dict[str, Any]]:
         try:

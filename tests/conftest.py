@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tap_smartforms.refresh_gate import REFRESH_GATE
 from tests.emulator import PRIMARY_KEYS, Emulator, FormSpec
 
 # Tokens the emulator mints look like these; none may ever reach the tap's output.
@@ -176,6 +177,14 @@ def token_stores_stay_out_of_home(tmp_path_factory: pytest.TempPathFactory) -> I
         patch.delenv("MELTANO_PROJECT_ROOT", raising=False)
         patch.delenv("MELTANO_SYS_DIR_ROOT", raising=False)
         yield
+
+
+@pytest.fixture(autouse=True)
+def refresh_gate_reopened() -> Iterator[None]:
+    """A tap run in process (the SDK's standard tests) closes the process-wide refresh
+    gate as it ends (refresh_gate.py); the next test starts with it open."""
+    yield
+    REFRESH_GATE.reopen()
 
 
 @pytest.fixture

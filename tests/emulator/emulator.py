@@ -87,7 +87,10 @@ class Emulator:
     """A local Smart Forms Data Source API: one data source per ``FormSpec``.
 
     ``omit_paging_fields``, ``silent_page_cap`` and ``ignore_offset`` make its
-    paging misbehave as the module docstring describes. Construct (data and each
+    paging misbehave as the module docstring describes. ``token_latency`` delays
+    each successful token reply by that many seconds after the grant (the chain has
+    rotated, the reply is on its way): the window in which a client that exits
+    loses its new token. Construct (data and each
     data source's first token chain are made here), then ``start()``; or use it as
     a context manager. Every method is thread-safe and may be called while a
     client is paging.
@@ -103,6 +106,7 @@ class Emulator:
         reuse_window: float = 600.0,
         rate_limit_per_minute: int | None = 100,
         latency: float = 0.0,
+        token_latency: float = 0.0,
         max_body_bytes: int = 5_000_000,
         omit_paging_fields: bool = False,
         ignore_updated_from: bool = False,
@@ -128,6 +132,7 @@ class Emulator:
         self.client_id = client_id
         self.client_secret = client_secret
         self.latency = latency
+        self.token_latency = token_latency
         self.max_body_bytes = max_body_bytes
         self.omit_paging_fields = omit_paging_fields
         self.ignore_updated_from = ignore_updated_from
@@ -511,6 +516,8 @@ class Emulator:
             return json_reply(error.status, error.body())
         if fault == "lost_reply":
             return RESET
+        if self.token_latency > 0:
+            time.sleep(self.token_latency)
         return json_reply(200, payload, ("Cache-Control", "no-store"))
 
     # ------------------------------------------------------------------ helpers
