@@ -21,11 +21,12 @@ How records flow (the one place where we go around the SDK's sync loop):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk import typing as th
 
 from tap_smartforms.mapping import Page, Record, ResponseBundle
@@ -152,7 +153,15 @@ class ResponsesStream(Stream):
         run = tap.run
         pages_done = dict.fromkeys(contexts, 0)
         written = 0
-        with self.get_record_counter() as counter:
+        with contextlib.ExitStack() as counters_open:
+            # The SDK counts records in its own per-record loop, which the page loop
+            # replaces: one counter per selected stream gives every stream its
+            # record_count metric.
+            counters = {
+                name: counters_open.enter_context(tap.streams[name].get_record_counter())
+                for name in _STREAM_NAMES
+                if tap.streams[name].selected
+            }
             events = fetch_in_parallel(
                 {
                     data_source_id: self._page_source(
@@ -183,12 +192,20 @@ class ResponsesStream(Stream):
                 page = event.page
                 pages_done[data_source_id] += 1
                 kept = run.pages.write_page(
-                    page, since[data_source_id], first=pages_done[data_source_id] == 1
+                    page,
+                    since[data_source_id],
+                    first=pages_done[data_source_id] == 1,
+                    counters=counters,
                 )
-                if kept and self.selected:
+                # The bookmark covers the responses whose records went out, whichever
+                # of responses, answers and attachments were selected: a run selecting
+                # answers alone must not re-read every response next time. Not so
+                # when only forms or questions are selected: then only the first page
+                # is read, and its newest response says nothing of later pages.
+                if kept and not only_first:
                     newest = max(kept, key=_updated_at_or_earliest)
                     self._increment_stream_state(newest.record, context=partition)
-                    counter.increment(len(kept))
+                if kept and self.selected:
                     written += len(kept)
                     self._check_max_record_limit(current_record_index=written)
                 if write_messages:
@@ -348,26 +365,40 @@ class PageWriter:
         self._schemas_written = False
 
     def write_page(
-        self, page: Page, since: datetime.datetime | None, *, first: bool
+        self,
+        page: Page,
+        since: datetime.datetime | None,
+        *,
+        first: bool,
+        counters: Mapping[str, metrics.Counter] | None = None,
     ) -> list[ResponseBundle]:
-        """Write the page's records; return the responses kept.
+        """Write the page's records, counting them in ``counters`` (the selected
+        streams' record counters); return the responses kept.
 
         Responses updated before ``since`` are dropped with their answers and
         attachments: the server may ignore ``updatedFrom``, so we filter here too.
         """
         self._write_schemas()
+        counters = counters or {}
         if first and page.form is not None:
-            self._writers["forms"].write([page.form])
-            self._writers["questions"].write(page.questions)
+            self._write("forms", [page.form], counters)
+            self._write("questions", page.questions, counters)
         kept = [
             bundle
             for bundle in page.responses
             if since is None or bundle.updated_at is None or bundle.updated_at >= since
         ]
-        self._writers["answers"].write([a for bundle in kept for a in bundle.answers])
-        self._writers["attachments"].write([a for bundle in kept for a in bundle.attachments])
-        self._writers["responses"].write([bundle.record for bundle in kept])
+        self._write("answers", [a for bundle in kept for a in bundle.answers], counters)
+        self._write("attachments", [a for bundle in kept for a in bundle.attachments], counters)
+        self._write("responses", [bundle.record for bundle in kept], counters)
         return kept
+
+    def _write(
+        self, name: str, records: Sequence[Record], counters: Mapping[str, metrics.Counter]
+    ) -> None:
+        self._writers[name].write(records)
+        if records and (counter := counters.get(name)) is not None:
+            counter.increment(len(records))
 
     def _write_schemas(self) -> None:
         if self._schemas_written:
