@@ -7,14 +7,17 @@ setting instead, never the value.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import jsonschema
 from singer_sdk import typing as th
+from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
 from tap_smartforms import mapping, retry, token_store, transport
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
@@ -174,6 +177,24 @@ CONFIG_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 
+# The settings the SDK itself reads, as it appends them to the tap's schema for
+# its capabilities (stream maps, flattening, batch: tests/unit/test_settings.py holds
+# this to the SDK's append_builtin_config), plus emit_activate_version_messages,
+# which the SDK's Stream reads from the config without declaring it.
+SDK_SETTINGS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        **STREAM_MAPS_CONFIG["properties"],
+        **FLATTENING_CONFIG["properties"],
+        **BATCH_CONFIG["properties"],
+        "emit_activate_version_messages": th.BooleanType().type_dict,
+    },
+}
+DATA_SOURCE_KEYS = tuple(CONFIG_SCHEMA["properties"]["data_sources"]["items"]["properties"])
+# Longer "keys" are not typos of a setting: never echo them (a pasted token, say).
+_MAX_SHOWN_KEY_LENGTH = 40
+
+
 @dataclass(frozen=True)
 class DataSourceSettings:
     """One configured data source, with its credentials resolved."""
@@ -222,7 +243,10 @@ def validate(config: Mapping[str, Any]) -> list[str]:
 
 def parse(config: Mapping[str, Any]) -> TapSettings:
     """The config as typed settings. Raises SettingsError listing every problem."""
-    problems: list[str] = []
+    problems: list[str] = _unknown_keys(
+        config, known=(*CONFIG_SCHEMA["properties"], *SDK_SETTINGS_SCHEMA["properties"]), where=""
+    )
+    problems += _sdk_setting_problems(config)
 
     token_url = config.get("oauth_token_url") or DEFAULT_TOKEN_URL
     if not isinstance(token_url, str):
@@ -401,6 +425,7 @@ def _data_sources(
         if not isinstance(entry, Mapping):
             problems.append(f"{where}: must be an object with url and refresh_token")
             continue
+        problems += _unknown_keys(entry, known=DATA_SOURCE_KEYS, where=_entry_label(index, entry))
         url = entry.get("url")
         if not isinstance(url, str) or not url.strip():
             problems.append(f"{where}.url: required; copy it from the Data Source modal")
@@ -447,6 +472,90 @@ def _data_sources(
             )
         )
     return sources
+
+
+def _entry_label(index: int, entry: Mapping[str, Any]) -> str:
+    """``data_sources[2] (data source ds-7): `` when its URL names one, for messages."""
+    try:
+        data_source_id = mapping.parse_data_source_url(str(entry.get("url", "")).strip())
+    except ValueError:
+        return f"data_sources[{index}]: "
+    return f"data_sources[{index}] (data source {data_source_id.data_source_id}): "
+
+
+def _unknown_keys(config: Mapping[str, Any], *, known: Iterable[str], where: str) -> list[str]:
+    """One line per key no setting has: a typo would otherwise be ignored silently
+    (a misspelt refresh_token, say, and the tap runs on another token)."""
+    known = tuple(known)
+    problems = []
+    for key in config:
+        if key in known:
+            continue
+        if not isinstance(key, str) or len(key) > _MAX_SHOWN_KEY_LENGTH:
+            problems.append(f"{where}a key of {len(str(key))} characters is not a setting")
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else "see the README's Configuration table"
+        problems.append(f"{where}{key}: unknown setting; {hint}")
+    return problems
+
+
+def _sdk_setting_problems(config: Mapping[str, Any]) -> list[str]:
+    """The SDK's own settings, checked against its schema before the SDK reads them
+    (a text ``batch_config`` would otherwise crash the sync with a traceback)."""
+    present = {key: config[key] for key in SDK_SETTINGS_SCHEMA["properties"] if key in config}
+    if not present:
+        return []
+    validator = jsonschema.Draft202012Validator(_SDK_SCHEMA_REPAIRED)
+    problems = []
+    for error in validator.iter_errors(present):
+        path = ".".join(str(part) for part in error.absolute_path)
+        problems.append(f"{path}: {_schema_expectation(error)}")
+    return sorted(set(problems))
+
+
+def _schema_expectation(error: jsonschema.ValidationError) -> str:
+    """What the schema wants, in words; never the value given (jsonschema's own
+    messages quote it)."""
+    expected: Any = error.validator_value
+    if error.validator == "type":
+        wanted = [expected] if isinstance(expected, str) else [t for t in expected if t != "null"]
+        words = {
+            "object": "an object",
+            "boolean": "true or false",
+            "integer": "a whole number",
+            "string": "text",
+            "array": "a list",
+            "number": "a number",
+        }
+        return "must be " + " or ".join(words.get(t, t) for t in wanted)
+    if error.validator == "enum":
+        return "must be one of " + ", ".join(str(v) for v in expected if v)
+    return "is not valid; see the Singer SDK's documentation of this setting"
+
+
+def _repaired(schema: Any) -> Any:
+    """The SDK's schemas with bare ``"null"`` subschemas (which jsonschema cannot
+    read) written as ``{"type": "null"}``."""
+    if schema == "null":
+        return {"type": "null"}
+    if isinstance(schema, dict):
+        return {
+            key: (
+                [_repaired(branch) for branch in value]
+                if key in ("anyOf", "oneOf", "allOf")
+                else _repaired(value)
+                if key in ("items", "additionalProperties")
+                else {name: _repaired(sub) for name, sub in value.items()}
+                if key == "properties"
+                else value
+            )
+            for key, value in schema.items()
+        }
+    return schema
+
+
+_SDK_SCHEMA_REPAIRED = _repaired(SDK_SETTINGS_SCHEMA)
 
 
 def _url_problem(url: str) -> str | None:

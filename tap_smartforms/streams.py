@@ -21,11 +21,12 @@ How records flow (the one place where we go around the SDK's sync loop):
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Generator, Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream
+from singer_sdk import Stream, metrics
 from singer_sdk import typing as th
 
 from tap_smartforms.mapping import Page, Record, ResponseBundle
@@ -177,27 +178,21 @@ class ResponsesStream(Stream):
             return True
 
         written = 0
-        with self.get_record_counter() as counter:
+        only_first = self._only_first_page()
+        with contextlib.ExitStack() as counters_open:
+            counters = self._open_record_counters(counters_open)
             for event in self._fetch_all(since):
                 data_source_id = event.data_source_id
                 partition = contexts[data_source_id]
                 progress = run.report.progress(data_source_id)
-                client = run.clients[data_source_id]
                 if isinstance(event, SourceFailed):
-                    run.report.fail(
-                        progress,
-                        str(event.error),
-                        client.counters.retries,
-                        client.authenticator.retry_count,
-                    )
+                    self._report_end(event)
                     versions.source_failed(data_source_id)
                     unwritten[:] = [(r, p) for r, p in unwritten if p is not partition]
                     self._keep_bookmark(partition)
                     continue
                 if isinstance(event, SourceFinished):
-                    run.report.finish(
-                        progress, client.counters.retries, client.authenticator.retry_count
-                    )
+                    self._report_end(event)
                     commit(final=True)
                     self._finalize_state(self.get_context_state(partition))
                     if write_messages:
@@ -205,19 +200,26 @@ class ResponsesStream(Stream):
                         # otherwise cost this data source a full re-read.
                         self._write_state_message()
                     continue
-                page = event.page
                 pages_done[data_source_id] += 1
                 kept = run.pages.write_page(
-                    page, since[data_source_id], first=pages_done[data_source_id] == 1
+                    event.page,
+                    since[data_source_id],
+                    first=pages_done[data_source_id] == 1,
+                    counters=counters,
                 )
-                if kept and self.selected:
+                # The bookmark covers the responses whose records went out, whichever
+                # of responses, answers and attachments were selected: a run selecting
+                # answers alone must not re-read every response next time. Not so
+                # when only forms or questions are selected: then only the first page
+                # is read, and its newest response says nothing of later pages.
+                if kept and not only_first:
                     unwritten.append((max(kept, key=_updated_at_or_earliest).record, partition))
-                    counter.increment(len(kept))
+                if kept and self.selected:
                     written += len(kept)
                     self._check_max_record_limit(current_record_index=written)
                 if commit(final=False) and write_messages:
                     self._write_state_message()
-                run.report.page_done(progress, len(kept), page.total)
+                run.report.page_done(progress, len(kept), event.page.total)
         commit(final=True)
         versions.activate(reconciled_at=tap.sync_started_at, stream_state=self.stream_state)
         self._finalize_state(self.stream_state)
@@ -262,13 +264,43 @@ class ResponsesStream(Stream):
         age = self.smartforms_tap.sync_started_at - last_at
         return age >= datetime.timedelta(days=settings.reconcile_every_days)
 
+    def _report_end(self, event: SourceFailed | SourceFinished) -> None:
+        """A data source is done: the report learns how, and how often it retried."""
+        run = self.smartforms_tap.run
+        progress = run.report.progress(event.data_source_id)
+        client = run.clients[event.data_source_id]
+        retries = (client.counters.retries, client.authenticator.retry_count)
+        if isinstance(event, SourceFailed):
+            run.report.fail(progress, str(event.error), *retries)
+        else:
+            run.report.finish(progress, *retries)
+
+    def _open_record_counters(
+        self, counters_open: contextlib.ExitStack
+    ) -> dict[str, metrics.Counter]:
+        """One record counter per selected stream: the SDK counts records in its own
+        per-record loop, which the page loop replaces, so without these only some
+        streams would get their record_count metric."""
+        streams = self.smartforms_tap.streams
+        return {
+            name: counters_open.enter_context(streams[name].get_record_counter())
+            for name in _STREAM_NAMES
+            if streams[name].selected
+        }
+
+    def _only_first_page(self) -> bool:
+        """Only forms and questions are selected: the first page of each data source
+        holds all of them."""
+        return not any(
+            self.smartforms_tap.streams[name].selected
+            for name in ("responses", "answers", "attachments")
+        )
+
     def _fetch_all(self, since: Mapping[str, datetime.datetime | None]) -> Iterator[FetchEvent]:
         """Every data source's pages (only the first when only forms and questions are
         selected), as they arrive from the worker threads."""
         tap = self.smartforms_tap
-        only_first = not any(
-            tap.streams[name].selected for name in ("responses", "answers", "attachments")
-        )
+        only_first = self._only_first_page()
         return fetch_in_parallel(
             {
                 data_source_id: self._page_source(data_source_id, start, only_first)
@@ -503,26 +535,40 @@ class PageWriter:
         return True
 
     def write_page(
-        self, page: Page, since: datetime.datetime | None, *, first: bool
+        self,
+        page: Page,
+        since: datetime.datetime | None,
+        *,
+        first: bool,
+        counters: Mapping[str, metrics.Counter] | None = None,
     ) -> list[ResponseBundle]:
-        """Write the page's records; return the responses kept.
+        """Write the page's records, counting them in ``counters`` (the selected
+        streams' record counters); return the responses kept.
 
         Responses updated before ``since`` are dropped with their answers and
         attachments: the server may ignore ``updatedFrom``, so we filter here too.
         """
         self._write_schemas()
+        counters = counters or {}
         if first and page.form is not None:
-            self._writers["forms"].write([page.form])
-            self._writers["questions"].write(page.questions)
+            self._write("forms", [page.form], counters)
+            self._write("questions", page.questions, counters)
         kept = [
             bundle
             for bundle in page.responses
             if since is None or bundle.updated_at is None or bundle.updated_at >= since
         ]
-        self._writers["answers"].write([a for bundle in kept for a in bundle.answers])
-        self._writers["attachments"].write([a for bundle in kept for a in bundle.attachments])
-        self._writers["responses"].write([bundle.record for bundle in kept])
+        self._write("answers", [a for bundle in kept for a in bundle.answers], counters)
+        self._write("attachments", [a for bundle in kept for a in bundle.attachments], counters)
+        self._write("responses", [bundle.record for bundle in kept], counters)
         return kept
+
+    def _write(
+        self, name: str, records: Sequence[Record], counters: Mapping[str, metrics.Counter]
+    ) -> None:
+        self._writers[name].write(records)
+        if records and (counter := counters.get(name)) is not None:
+            counter.increment(len(records))
 
     def _write_schemas(self) -> None:
         if self._schemas_written:

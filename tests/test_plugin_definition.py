@@ -9,13 +9,17 @@ kinds and capabilities in all three.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.conftest import REPO_ROOT, tap_about
+from tests.conftest import MELTANO_TIMEOUT_SECONDS, REPO_ROOT, tap_about
 
 HUB_DEFINITION = REPO_ROOT / "hub" / "extractors" / "tap-smartforms.yml"
 
@@ -89,9 +93,9 @@ def _holds_secret(schema: dict[str, Any]) -> bool:
 
 
 def _kind(schema: dict[str, Any]) -> str:
+    # A secret is `kind: string` with `sensitive: true` (the `sensitive` key below):
+    # Meltano rewrites the deprecated `kind: password` so whenever it edits meltano.yml.
     types = _types(schema)
-    if _holds_secret(schema) and types == {"string"}:
-        return "password"
     if "enum" in schema:
         return "options"
     if schema.get("format") in ("date-time", "date"):
@@ -221,3 +225,43 @@ def test_secrets_are_sensitive_settings(about, hub):
 
     assert {"client_secret", "data_sources"} <= sensitive
     assert sensitive == {name for name, s in about_settings(about).items() if s["sensitive"]}
+
+
+def test_no_setting_uses_the_deprecated_password_kind(hub, meltano_yml):
+    for definition in (hub, meltano_yml):
+        assert [s["name"] for s in definition["settings"] if s["kind"] == "password"] == []
+
+
+def _meltano(project: Path, *args: str) -> None:
+    dotenv = project / "empty.env"
+    dotenv.touch()
+    completed = subprocess.run(
+        [str(Path(sys.executable).with_name("meltano")), "--env-file", str(dotenv), *args],
+        cwd=project,
+        env={"PATH": str(Path(sys.executable).parent), "HOME": str(project)}
+        | {"MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "MELTANO_PROJECT_ROOT": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=MELTANO_TIMEOUT_SECONDS,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+
+
+@pytest.mark.slow
+def test_meltano_own_edits_of_meltano_yml_keep_the_definition_as_the_tests_want_it(
+    tmp_path, about, hub
+):
+    # `meltano select` and `meltano config set` write meltano.yml back in their own
+    # canonical form (sensitive kinds, key order, line folding): the settings must come
+    # out of that unchanged, or a user's first edit would break these tests.
+    shutil.copy(REPO_ROOT / "meltano.yml", tmp_path / "meltano.yml")
+
+    _meltano(tmp_path, "--no-environment", "select", "tap-smartforms", "responses", "*")
+    _meltano(tmp_path, "--no-environment", "config", "set", "tap-smartforms", "page_size", "100")
+
+    project = yaml.safe_load((tmp_path / "meltano.yml").read_text(encoding="utf-8"))
+    rewritten = next(p for p in project["plugins"]["extractors"] if p["name"] == "tap-smartforms")
+    assert rewritten["select"] == ["responses.*"]  # Meltano did write the file
+    assert rewritten["settings"] == hub["settings"]
+    assert declared_settings(rewritten) == about_settings(about)

@@ -216,3 +216,116 @@ def test_parse_raises_one_settings_error_listing_every_problem():
     with pytest.raises(SettingsError) as raised:
         parse(_config(page_size=0, parallel_data_sources=65))
     assert len(raised.value.problems) == 2
+
+
+# ------------------------------------------------------------------ keys no setting has
+
+ENTRY = "data_sources[0] (data source ds-7): "
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"page_sise": 50}, "page_sise: unknown setting; did you mean page_size?"),
+        (
+            {"client_secert": SECRETS[1]},
+            "client_secert: unknown setting; did you mean client_secret?",
+        ),
+        (
+            {"entry": {"refresh_tokn": SECRETS[0]}},
+            ENTRY + "refresh_tokn: unknown setting; did you mean refresh_token?",
+        ),
+        (
+            {"entry": {"client_secert": SECRETS[1]}},
+            ENTRY + "client_secert: unknown setting; did you mean client_secret?",
+        ),
+        (
+            {"flatening_enabled": True},
+            "flatening_enabled: unknown setting; did you mean flattening_enabled?",
+        ),
+        ({"colour": "blue"}, "colour: unknown setting; see the README's Configuration table"),
+    ],
+)
+def test_an_unknown_key_is_one_line_naming_it_and_the_nearest_setting(
+    changes: dict[str, Any], expected: str
+):
+    problems = validate(_config(**changes))
+
+    assert problems == [expected]
+    assert not any(secret in problems[0] for secret in SECRETS)
+
+
+def test_an_unknown_key_in_an_entry_without_a_usable_url_is_named_by_index():
+    problems = validate(_config(entry={"url": None, "ulr": URL}))
+
+    assert "data_sources[0]: ulr: unknown setting; did you mean url?" in problems
+
+
+def test_a_key_too_long_to_be_a_typo_is_counted_not_shown():
+    problems = validate(_config(**{SECRETS[0] * 3: "x"}))
+
+    assert problems == ["a key of 60 characters is not a setting"]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"stream_maps": {"responses": {"email_hash": "md5(respondent_email)", "extra": None}}},
+        {"stream_maps": {"answers": "__NULL__"}},
+        {"stream_map_config": {"salt": "x"}},
+        {"flattening_enabled": True, "flattening_max_depth": 2},
+        {"flattening_max_key_length": 60, "flattening_separator": "__"},
+        {"batch_config": {"encoding": {"format": "jsonl", "compression": "gzip"}}},
+        {"batch_config": {"storage": {"root": "file:///tmp", "prefix": "b-"}}},
+        {"faker_config": {"seed": 1, "locale": ["fr_FR"]}},
+        {"emit_activate_version_messages": True},
+        {"start_date": None, "token_store_path": "/tmp/tokens.json"},
+    ],
+)
+def test_the_sdk_own_settings_are_known(changes: dict[str, Any]):
+    assert validate(_config(**changes)) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"batch_config": "jsonl"}, "batch_config: must be an object"),
+        ({"batch_config": {"encoding": "jsonl"}}, "batch_config.encoding: must be an object"),
+        (
+            {"batch_config": {"encoding": {"format": "csv"}}},
+            "batch_config.encoding.format: must be one of jsonl, parquet",
+        ),
+        ({"stream_maps": ["responses"]}, "stream_maps: must be an object"),
+        ({"stream_maps": {"responses": 5}}, "stream_maps.responses: is not valid"),
+        ({"stream_map_config": "salt"}, "stream_map_config: must be an object"),
+        ({"flattening_enabled": "yes"}, "flattening_enabled: must be true or false"),
+        ({"flattening_max_depth": 1.5}, "flattening_max_depth: must be a whole number"),
+        (
+            {"emit_activate_version_messages": "yes"},
+            "emit_activate_version_messages: must be true or false",
+        ),
+    ],
+)
+def test_an_sdk_setting_of_the_wrong_type_is_one_line_without_its_value(
+    changes: dict[str, Any], expected: str
+):
+    problems = validate(_config(**changes))
+
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(expected)
+    for value in changes.values():
+        if isinstance(value, str):
+            assert value not in problems[0]
+
+
+def test_sdk_settings_schema_covers_every_setting_the_sdk_adds_for_the_tap():
+    from tap_smartforms.settings import SDK_SETTINGS_SCHEMA  # noqa: PLC0415
+    from tap_smartforms.tap import TapSmartForms  # noqa: PLC0415
+
+    appended: dict[str, Any] = {"properties": {}}
+    TapSmartForms.append_builtin_config(appended)
+
+    assert set(appended["properties"]) <= set(SDK_SETTINGS_SCHEMA["properties"])
+    assert set(SDK_SETTINGS_SCHEMA["properties"]) - set(appended["properties"]) == {
+        "emit_activate_version_messages"
+    }
