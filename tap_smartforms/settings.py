@@ -321,7 +321,9 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
             config, "reconcile_every_days", default=0, low=1, high=3650, problems=problems
         )
     if config.get("batch_config"):
-        problems += _batch_problems(config["batch_config"])
+        if not any(problem.startswith("batch_config") for problem in problems):
+            # Only once the SDK's schema is satisfied: one line per problem.
+            problems += _batch_problems(config["batch_config"])
         if activate_forms or full_refresh or reconcile_days:
             # Targets built with the SDK load a batch file's rows without a table
             # version (Sink.process_batch_files adds no _sdc_ metadata), so an
@@ -346,7 +348,8 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         ):
             problems.append(f"{where}: {problem}")
     if problems:
-        raise SettingsError(problems)
+        # Two checks may find the same fault (the SDK schema and ours): say it once.
+        raise SettingsError(list(dict.fromkeys(problems)))
     return TapSettings(
         data_sources=tuple(source for _, source in sources),
         oauth_token_url=token_url,
@@ -377,18 +380,20 @@ def _boolean(config: Mapping[str, Any], name: str, problems: list[str]) -> bool:
 
 
 def _batch_problems(batch_config: Any) -> list[str]:
-    """What the SDK's batch writers cannot do as configured, before any file is written."""
+    """What the SDK's batch writers cannot do as configured, before any file is
+    written. Types and the format's values are the SDK schema's to check
+    (``_sdk_setting_problems``); this adds what its schema does not say."""
     if not isinstance(batch_config, Mapping):
-        return ["batch_config: must be an object with encoding and storage"]
+        return []
     encoding = batch_config.get("encoding")
     storage = batch_config.get("storage")
     problems = []
-    if not isinstance(encoding, Mapping) or encoding.get("format") not in ("jsonl", "parquet"):
-        problems.append("batch_config.encoding.format: must be jsonl or parquet")
+    if not isinstance(encoding, Mapping) or "format" not in encoding:
+        problems.append("batch_config.encoding.format: required, jsonl or parquet")
     elif encoding.get("format") == "jsonl" and encoding.get("compression") != "gzip":
         # The SDK's JSONLinesBatcher always gzips; a target told "none" could not read it.
         problems.append("batch_config.encoding.compression: must be gzip for jsonl")
-    if not isinstance(storage, Mapping) or not isinstance(storage.get("root"), str):
+    if storage is None or (isinstance(storage, Mapping) and "root" not in storage):
         problems.append("batch_config.storage.root: required, e.g. file:///var/batches")
     return problems
 

@@ -275,8 +275,13 @@ def test_a_key_too_long_to_be_a_typo_is_counted_not_shown():
         {"stream_map_config": {"salt": "x"}},
         {"flattening_enabled": True, "flattening_max_depth": 2},
         {"flattening_max_key_length": 60, "flattening_separator": "__"},
-        {"batch_config": {"encoding": {"format": "jsonl", "compression": "gzip"}}},
-        {"batch_config": {"storage": {"root": "file:///tmp", "prefix": "b-"}}},
+        {
+            "batch_config": {
+                "encoding": {"format": "jsonl", "compression": "gzip"},
+                "storage": {"root": "file:///tmp", "prefix": "b-"},
+            }
+        },
+        {"batch_config": {"encoding": {"format": "parquet"}, "storage": {"root": "file:///b"}}},
         {"faker_config": {"seed": 1, "locale": ["fr_FR"]}},
         {"emit_activate_version_messages": True},
         {"start_date": None, "token_store_path": "/tmp/tokens.json"},
