@@ -25,7 +25,13 @@ from dataclasses import dataclass
 import requests
 
 from tap_smartforms import mapping, transport
-from tap_smartforms.errors import REDACTOR, DataSourceError, quote_server_text
+from tap_smartforms.errors import (
+    REDACTOR,
+    DataSourceError,
+    quote_server_text,
+    redirect_refused,
+    token_text_problem,
+)
 from tap_smartforms.retry import (
     MAX_TOTAL_SECONDS,
     TransientError,
@@ -171,6 +177,11 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 f"the token endpoint {self._client.token_url} replied without an access_token",
             )
         REDACTOR.register(access_token)
+        if problem := token_text_problem(access_token):
+            raise DataSourceError(
+                self.data_source_id,
+                f"the token endpoint {self._client.token_url} sent an access_token that {problem}",
+            )
         lifetime = _expires_in(reply.get("expires_in"))
         margin = min(EXPIRY_MARGIN_SECONDS, lifetime / 10)
         self._access_token = access_token
@@ -253,6 +264,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 requests.Request("POST", self._client.token_url, json=body),
                 limits=self._limits,
                 timeout=TOKEN_REQUEST_TIMEOUT_SECONDS,
+                allow_redirects=False,  # a redirect would re-send the secrets elsewhere
             )
         except (TransientError, transport.ReplyTooLarge) as error:
             raise TransientError(f"token endpoint: {error}") from None
@@ -264,6 +276,10 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         except ValueError:
             body = None
         status = response.status_code
+        if 300 <= status < 400:
+            raise DataSourceError(
+                self.data_source_id, redirect_refused(self._client.token_url, status)
+            )
         if status == 429 or status >= 500:
             raise TransientError(
                 f"token endpoint answered HTTP {status}",

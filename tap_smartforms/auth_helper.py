@@ -24,7 +24,7 @@ from typing import TextIO
 import requests
 
 from tap_smartforms import mapping
-from tap_smartforms.settings import DEFAULT_TOKEN_URL
+from tap_smartforms.settings import DEFAULT_TOKEN_URL, url_problem
 from tap_smartforms.token_store import (
     EntryKey,
     TokenStore,
@@ -102,9 +102,15 @@ def exchange_code(
     }
     if exchange.redirect_uri:
         body["redirect_uri"] = exchange.redirect_uri
+    if problem := url_problem(token_url):
+        raise HelperError(f"--token-url (or the pasted command's URL) {token_url}: {problem}")
     try:
         response = (session or requests.Session()).post(
-            token_url, json=body, timeout=TOKEN_REQUEST_TIMEOUT_SECONDS
+            token_url,
+            json=body,
+            timeout=TOKEN_REQUEST_TIMEOUT_SECONDS,
+            # A 307 or 308 would re-send the client secret and the code to another URL.
+            allow_redirects=False,
         )
     except (requests.ConnectionError, requests.Timeout) as error:
         raise HelperError(
@@ -114,6 +120,12 @@ def exchange_code(
         reply = response.json()
     except ValueError:
         reply = None
+    if 300 <= response.status_code < 400:
+        raise HelperError(
+            f"the token endpoint {token_url} answered HTTP {response.status_code}, a redirect; "
+            "it was not followed, as that would send the client secret to another URL: give "
+            "the token endpoint itself with --token-url (the tap's oauth_token_url)"
+        )
     if response.status_code >= 400:
         code = mapping.error_code(reply)
         if code == "invalid_grant":
@@ -173,7 +185,13 @@ def _exchange_from(args: argparse.Namespace, stdin: TextIO) -> CodeExchange:
         sys.stderr.write(
             "Paste the command from the 'App Connected Successfully' page, then press Ctrl-D:\n"
         )
-    exchange = parse_ready_made_command(stdin.read())
+    pasted = stdin.read()
+    if not pasted.strip():
+        raise HelperError(
+            "nothing was pasted (the input ended); paste the command from the 'App Connected "
+            "Successfully' page, then press Ctrl-D, or give --code"
+        )
+    exchange = parse_ready_made_command(pasted)
     if args.client_id and args.client_id != exchange.client_id:
         raise HelperError("--client-id differs from the client ID in the pasted command")
     return exchange
@@ -214,6 +232,14 @@ def run(argv: Sequence[str] | None = None, stdin: TextIO | None = None) -> int:
     except (HelperError, TokenStoreError) as error:
         sys.stderr.write(f"tap-smartforms-auth: {error}\n")
         return 1
+    except EOFError:
+        sys.stderr.write("tap-smartforms-auth: the input ended before the answer; nothing stored\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\ntap-smartforms-auth: interrupted; run it again (with a new code if it was sent)\n"
+        )
+        return 130
     _print_next_steps(store.path, key, url, custom_store=bool(args.token_store_path))
     return 0
 
