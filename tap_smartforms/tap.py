@@ -100,7 +100,7 @@ class TapSmartForms(Tap):
         # a per-data-source summary and a non-zero exit when any data source failed.
         # The final STATE has already been written by then, so healthy data sources
         # keep their progress.
-        install_redactor()
+        install_redactor((self.logger,))
         super().sync_all()
         self.run.report.log_summary(
             {

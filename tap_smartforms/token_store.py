@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import hashlib
 import json
+import logging
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -51,6 +54,8 @@ MAX_REPLACED_ORIGINS = 20
 # plus one request's timeout; waiting longer means a stuck process holds it.
 LOCK_WAIT_SECONDS = 600.0
 _LOCK_POLL_SECONDS = (0.005, 0.2)
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime.datetime]
 TokenSourceName = Literal["config", "store"]
@@ -182,13 +187,23 @@ class TokenStore:
     @contextlib.contextmanager
     def _file_lock(self, wait_seconds: float) -> Iterator[None]:
         self._make_folder()
+        # O_NOFOLLOW: a symbolic link planted as the lock file would make us create or
+        # lock a file of someone else's choosing.
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            descriptor = os.open(self.lock_path, flags, 0o600)
         except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise TokenStoreError(
+                    self.path,
+                    f"has a symbolic link as its lock file {self.lock_path}; it was not "
+                    "followed: remove it (and find out who put it there)",
+                ) from None
             raise TokenStoreError(
                 self.path, f"could not be locked: {self.lock_path}: {_reason(error)}"
             ) from None
         try:
+            self._check_private(descriptor, self.lock_path, private_mode=0o600)
             # Each holder opens the lock file anew: flock locks belong to an open file,
             # so threads of one process exclude each other too.
             _acquire(descriptor, self.path, self.lock_path, wait_seconds)
@@ -230,10 +245,59 @@ class TokenStore:
     # ------------------------------------------------------------------ the file
 
     def _make_folder(self) -> None:
+        folder = self.path.parent
+        missing = [folder, *folder.parents]
+        missing = list(reversed([level for level in missing if not level.exists()]))
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for level in missing:
+                # One level at a time, each 0700 whatever the umask (mkdir's parents=True
+                # would make the intermediate ones 0777 minus the umask).
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(level, 0o700)
+                    os.chmod(level, 0o700)
+            descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         except OSError as error:
             raise TokenStoreError(self.path, f"has no usable folder: {_reason(error)}") from None
+        try:
+            self._check_private(descriptor, folder, private_mode=None)
+        finally:
+            os.close(descriptor)
+
+    def _check_private(self, descriptor: int, what: Path, *, private_mode: int | None) -> None:
+        """Refuse ``what`` when another user owns it or it is a shared sticky folder
+        (/tmp); take group and other write access (or, ``private_mode``, every access
+        beyond it) away from one of ours, with a warning."""
+        if sys.platform == "win32":  # pragma: no cover - no POSIX owners and modes
+            return
+        status = os.fstat(descriptor)
+        if status.st_uid != os.geteuid():
+            raise TokenStoreError(
+                self.path,
+                f"uses {what}, which belongs to another user (uid {status.st_uid}); "
+                "set token_store_path to a folder of your own",
+            )
+        mode = stat.S_IMODE(status.st_mode)
+        if stat.S_ISDIR(status.st_mode) and mode & stat.S_ISVTX and mode & 0o002:
+            raise TokenStoreError(
+                self.path,
+                f"is in {what}, a folder every user can write to; set token_store_path to "
+                "a file in a folder of your own",
+            )
+        private = mode & ~0o022 if private_mode is None else private_mode
+        if mode & ~private & 0o077:
+            try:
+                os.fchmod(descriptor, private)
+            except OSError as error:
+                raise TokenStoreError(
+                    self.path, f"could not make {what} private: {_reason(error)}"
+                ) from None
+            logger.warning(
+                "the token store's %s %s was open to other users (mode %04o); made it %04o",
+                "folder" if stat.S_ISDIR(status.st_mode) else "lock file",
+                what,
+                mode,
+                private,
+            )
 
     def _read_entries(self) -> list[dict[str, Any]]:
         try:
