@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -25,13 +24,7 @@ import requests
 
 from tap_smartforms import mapping
 from tap_smartforms.settings import DEFAULT_TOKEN_URL, url_problem
-from tap_smartforms.token_store import (
-    EntryKey,
-    TokenStore,
-    TokenStoreError,
-    default_store_path,
-    store_path,
-)
+from tap_smartforms.token_store import EntryKey, TokenStoreError, open_store
 
 TOKEN_REQUEST_TIMEOUT_SECONDS = 30.0
 # Meltano's variable prefix for this plugin's settings.
@@ -169,7 +162,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--token-store-path",
-        help="the tap's token_store_path (default: the tap's default for this environment)",
+        help="the tap's token_store_path, when it sets one (default: the tap's default, "
+        "the same for every launch by this user on this host)",
     )
     return parser.parse_args(argv)
 
@@ -207,17 +201,6 @@ def _data_source_id(args: argparse.Namespace) -> tuple[str, str | None]:
     return str(args.data_source_id).strip(), None
 
 
-def _store_path(configured: str | None) -> Path:
-    """Where the tap will look: run from a Meltano project's folder (meltano.yml),
-    that is where Meltano runs the tap, so the project's store."""
-    if configured or "MELTANO_PROJECT_ROOT" in os.environ:
-        return store_path(configured)
-    project = Path.cwd()
-    if (project / "meltano.yml").is_file():
-        return default_store_path({**os.environ, "MELTANO_PROJECT_ROOT": str(project)})
-    return store_path(None)
-
-
 def run(argv: Sequence[str] | None = None, stdin: TextIO | None = None) -> int:
     args = _arguments(argv)
     try:
@@ -225,7 +208,7 @@ def run(argv: Sequence[str] | None = None, stdin: TextIO | None = None) -> int:
         exchange = _exchange_from(args, stdin or sys.stdin)
         token_url = args.token_url or exchange.token_url or DEFAULT_TOKEN_URL
         refresh_token = exchange_code(exchange, token_url)
-        store = TokenStore(_store_path(args.token_store_path))
+        store = open_store(args.token_store_path)
         key = EntryKey(token_url, exchange.client_id, data_source_id)
         with store.locked():
             store.start_chain(key, refresh_token)

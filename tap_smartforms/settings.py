@@ -292,10 +292,10 @@ def _missing_token_problem(
     source: DataSourceSettings, token_url: str, configured_store: str | None
 ) -> str | None:
     """Why a data source without refresh_token cannot run (None: the store has its chain)."""
-    store = token_store.TokenStore(token_store.store_path(configured_store))
+    store = token_store.open_store(configured_store)
     key = token_store.EntryKey(token_url, source.client_id, source.data_source_id)
     try:
-        if store.read(key) is not None:
+        if store.find(key) is not None:
             return None
     except token_store.TokenStoreError as error:
         return f"refresh_token is missing and {error}"

@@ -22,7 +22,7 @@ from tap_smartforms.ratelimit import SlidingWindowLimiter
 from tap_smartforms.report import RunReport
 from tap_smartforms.settings import TapSettings
 from tap_smartforms.streams import STREAM_TYPES, PageWriter
-from tap_smartforms.token_store import EntryKey, RefreshTokenSource, TokenStore, store_path
+from tap_smartforms.token_store import EntryKey, RefreshTokenSource, TokenStore, open_store
 
 
 @dataclass
@@ -84,7 +84,7 @@ class TapSmartForms(Tap):
 
     @cached_property
     def token_store(self) -> TokenStore:
-        return TokenStore(store_path(self.settings.token_store_path))
+        return open_store(self.settings.token_store_path)
 
     def _client_for(self, source: settings_module.DataSourceSettings) -> DataSourceClient:
         return build_client(
