@@ -345,3 +345,42 @@ def test_the_helper_does_not_follow_the_emulator_redirect(emulator, tmp_path):
     assert emu.stats.token_requests == 1
     assert emu.stats.code_exchanges == 0
     assert not (tmp_path / "tokens.json").exists()
+
+
+def test_a_chain_in_an_old_versions_meltano_store_is_adopted_by_the_default_store(
+    emulator, tmp_path
+):
+    # The store an earlier version kept in the Meltano project, and a run after the
+    # upgrade, launched by Meltano, with no token_store_path.
+    emu = emulator([FormSpec(responses=6, seed=33)])
+    (ds,) = emu.data_source_ids
+    project = tmp_path / "project"
+    old_store = project / ".meltano" / "tap-smartforms" / "tokens.json"
+    default_store = tmp_path / "state" / "tap-smartforms" / "tokens.json"
+    config = emu.tap_config()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "TAP_"))},
+        "MELTANO_PROJECT_ROOT": str(project),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    old_run = finish(
+        start_tap({**config, "token_store_path": str(old_store)}, tmp_path, "old", env=env),
+        config,
+    )
+    assert old_run.returncode == 0, old_run.stderr
+
+    run = finish(start_tap(config, tmp_path, "upgraded", env=env), config)
+
+    assert run.returncode == 0, run.stderr
+    (adopted_line,) = [line for line in run.stderr.splitlines() if "adopted" in line]
+    assert "WARNING  | tap_smartforms.token_store" in adopted_line
+    assert f"data source {ds}: adopted its token chain" in adopted_line
+    assert f"from the old token store {old_store} into {default_store}" in adopted_line
+    assert stored_chain(old_store, emu, ds) is None
+    adopted = stored_chain(default_store, emu, ds)
+    assert adopted is not None
+    assert adopted.rotations == 1
+    stats = emu.stats
+    assert stats.stale_refresh_uses == 0
+    assert stats.invalid_grants == 0
+    assert stats.revoked_chains == 0
