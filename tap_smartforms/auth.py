@@ -177,11 +177,6 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 f"the token endpoint {self._client.token_url} replied without an access_token",
             )
         REDACTOR.register(access_token)
-        if problem := token_text_problem(access_token):
-            raise DataSourceError(
-                self.data_source_id,
-                f"the token endpoint {self._client.token_url} sent an access_token that {problem}",
-            )
         lifetime = _expires_in(reply.get("expires_in"))
         margin = min(EXPIRY_MARGIN_SECONDS, lifetime / 10)
         self._access_token = access_token
@@ -196,6 +191,13 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
             assert self._held is not None
             REDACTOR.register(rotated)
             self._keep(rotated, self._held)
+        if problem := token_text_problem(access_token):
+            # Only now that the rotated refresh token is kept: the chain outlives this.
+            self._access_token = None
+            raise DataSourceError(
+                self.data_source_id,
+                f"the token endpoint {self._client.token_url} sent an access_token that {problem}",
+            )
         self._logger.info(
             "data source %s: access token refreshed (valid %.0f s%s)",
             self.data_source_id,

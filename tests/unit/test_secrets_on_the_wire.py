@@ -27,6 +27,7 @@ from tap_smartforms.errors import (
 )
 from tap_smartforms.retry import TransientError
 from tap_smartforms.settings import validate
+from tap_smartforms.token_store import EntryKey, RefreshTokenSource, TokenStore
 
 TOKEN_URL = "https://auth.example.com/oauth/token"
 ELSEWHERE = "https://collector.example.net/steal"
@@ -319,13 +320,23 @@ def test_a_bad_top_level_client_secret_names_the_top_level_setting():
     assert "injected-header" not in problem
 
 
-def test_an_access_token_no_header_can_carry_fails_the_data_source_without_showing_it():
+def test_an_access_token_no_header_can_carry_fails_the_data_source_without_showing_it(tmp_path):
     endpoint = RedirectingTokenEndpoint(200, access_token="at-bad\nX-Injected: 1")
+    store = TokenStore(tmp_path / "tokens.json")
+    key = EntryKey(TOKEN_URL, CLIENT.client_id, "ds-1")
     authenticator = RefreshTokenAuthenticator(
-        "ds-1", CLIENT, REFRESH_TOKEN, session=endpoint.session()
+        "ds-1",
+        CLIENT,
+        REFRESH_TOKEN,
+        token_source=RefreshTokenSource(store, key, REFRESH_TOKEN),
+        session=endpoint.session(),
     )
 
     with pytest.raises(DataSourceError, match="sent an access_token that holds a control") as e:
         authenticator.access_token()
 
     assert "X-Injected" not in str(e.value)
+    # The refresh token it rotated is kept all the same: the chain must survive.
+    stored = store.read(key)
+    assert stored is not None
+    assert stored.refresh_token == "rt-stolen-00001"
