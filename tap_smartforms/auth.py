@@ -28,7 +28,13 @@ from dataclasses import dataclass
 import requests
 
 from tap_smartforms import mapping, transport
-from tap_smartforms.errors import REDACTOR, DataSourceError, quote_server_text
+from tap_smartforms.errors import (
+    REDACTOR,
+    DataSourceError,
+    quote_server_text,
+    redirect_refused,
+    token_text_problem,
+)
 from tap_smartforms.refresh_gate import REFRESH_GATE
 from tap_smartforms.retry import (
     MAX_TOTAL_SECONDS,
@@ -228,6 +234,13 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
             assert self._held is not None
             REDACTOR.register(rotated)
             self._keep(rotated, self._held)
+        if problem := token_text_problem(access_token):
+            # Only now that the rotated refresh token is kept: the chain outlives this.
+            self._access_token = None
+            raise DataSourceError(
+                self.data_source_id,
+                f"the token endpoint {self._client.token_url} sent an access_token that {problem}",
+            )
         self._logger.info(
             "data source %s: access token refreshed (valid %.0f s%s)",
             self.data_source_id,
@@ -285,6 +298,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 requests.Request("POST", self._client.token_url, json=body),
                 limits=self._limits,
                 timeout=TOKEN_REQUEST_TIMEOUT_SECONDS,
+                allow_redirects=False,  # a redirect would re-send the secrets elsewhere
             )
         except (TransientError, transport.ReplyTooLarge) as error:
             self._reply_may_be_lost = True
@@ -298,6 +312,10 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         except ValueError:
             body = None
         status = response.status_code
+        if 300 <= status < 400:
+            raise DataSourceError(
+                self.data_source_id, redirect_refused(self._client.token_url, status)
+            )
         if status == 429 or status >= 500:
             raise TransientError(
                 f"token endpoint answered HTTP {status}",

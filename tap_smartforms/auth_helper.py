@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -24,14 +23,8 @@ from typing import TextIO
 import requests
 
 from tap_smartforms import mapping
-from tap_smartforms.settings import DEFAULT_TOKEN_URL
-from tap_smartforms.token_store import (
-    EntryKey,
-    TokenStore,
-    TokenStoreError,
-    default_store_path,
-    store_path,
-)
+from tap_smartforms.settings import DEFAULT_TOKEN_URL, url_problem
+from tap_smartforms.token_store import EntryKey, TokenStoreError, open_store
 
 TOKEN_REQUEST_TIMEOUT_SECONDS = 30.0
 # Meltano's variable prefix for this plugin's settings.
@@ -102,9 +95,15 @@ def exchange_code(
     }
     if exchange.redirect_uri:
         body["redirect_uri"] = exchange.redirect_uri
+    if problem := url_problem(token_url):
+        raise HelperError(f"--token-url (or the pasted command's URL) {token_url}: {problem}")
     try:
         response = (session or requests.Session()).post(
-            token_url, json=body, timeout=TOKEN_REQUEST_TIMEOUT_SECONDS
+            token_url,
+            json=body,
+            timeout=TOKEN_REQUEST_TIMEOUT_SECONDS,
+            # A 307 or 308 would re-send the client secret and the code to another URL.
+            allow_redirects=False,
         )
     except (requests.ConnectionError, requests.Timeout) as error:
         raise HelperError(
@@ -114,6 +113,12 @@ def exchange_code(
         reply = response.json()
     except ValueError:
         reply = None
+    if 300 <= response.status_code < 400:
+        raise HelperError(
+            f"the token endpoint {token_url} answered HTTP {response.status_code}, a redirect; "
+            "it was not followed, as that would send the client secret to another URL: give "
+            "the token endpoint itself with --token-url (the tap's oauth_token_url)"
+        )
     if response.status_code >= 400:
         code = mapping.error_code(reply)
         if code == "invalid_grant":
@@ -157,7 +162,8 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--token-store-path",
-        help="the tap's token_store_path (default: the tap's default for this environment)",
+        help="the tap's token_store_path, when it sets one (default: the tap's default, "
+        "the same for every launch by this user on this host)",
     )
     return parser.parse_args(argv)
 
@@ -173,7 +179,13 @@ def _exchange_from(args: argparse.Namespace, stdin: TextIO) -> CodeExchange:
         sys.stderr.write(
             "Paste the command from the 'App Connected Successfully' page, then press Ctrl-D:\n"
         )
-    exchange = parse_ready_made_command(stdin.read())
+    pasted = stdin.read()
+    if not pasted.strip():
+        raise HelperError(
+            "nothing was pasted (the input ended); paste the command from the 'App Connected "
+            "Successfully' page, then press Ctrl-D, or give --code"
+        )
+    exchange = parse_ready_made_command(pasted)
     if args.client_id and args.client_id != exchange.client_id:
         raise HelperError("--client-id differs from the client ID in the pasted command")
     return exchange
@@ -189,17 +201,6 @@ def _data_source_id(args: argparse.Namespace) -> tuple[str, str | None]:
     return str(args.data_source_id).strip(), None
 
 
-def _store_path(configured: str | None) -> Path:
-    """Where the tap will look: run from a Meltano project's folder (meltano.yml),
-    that is where Meltano runs the tap, so the project's store."""
-    if configured or "MELTANO_PROJECT_ROOT" in os.environ:
-        return store_path(configured)
-    project = Path.cwd()
-    if (project / "meltano.yml").is_file():
-        return default_store_path({**os.environ, "MELTANO_PROJECT_ROOT": str(project)})
-    return store_path(None)
-
-
 def run(argv: Sequence[str] | None = None, stdin: TextIO | None = None) -> int:
     args = _arguments(argv)
     try:
@@ -207,13 +208,21 @@ def run(argv: Sequence[str] | None = None, stdin: TextIO | None = None) -> int:
         exchange = _exchange_from(args, stdin or sys.stdin)
         token_url = args.token_url or exchange.token_url or DEFAULT_TOKEN_URL
         refresh_token = exchange_code(exchange, token_url)
-        store = TokenStore(_store_path(args.token_store_path))
+        store = open_store(args.token_store_path)
         key = EntryKey(token_url, exchange.client_id, data_source_id)
         with store.locked():
             store.start_chain(key, refresh_token)
     except (HelperError, TokenStoreError) as error:
         sys.stderr.write(f"tap-smartforms-auth: {error}\n")
         return 1
+    except EOFError:
+        sys.stderr.write("tap-smartforms-auth: the input ended before the answer; nothing stored\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write(
+            "\ntap-smartforms-auth: interrupted; run it again (with a new code if it was sent)\n"
+        )
+        return 130
     _print_next_steps(store.path, key, url, custom_store=bool(args.token_store_path))
     return 0
 

@@ -41,7 +41,7 @@ from tap_smartforms import settings as settings_module
 from tap_smartforms.client import DataSourceClient, PageTooLarge
 from tap_smartforms.errors import REDACTOR, DataSourceError
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
-from tap_smartforms.token_store import EntryKey, TokenStore, TokenStoreError, store_path
+from tap_smartforms.token_store import EntryKey, TokenStore, TokenStoreError, open_store
 
 Status = Literal["ok", "WARN", "FAIL"]
 OK: Status = "ok"
@@ -626,7 +626,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 2
     for source in settings.data_sources:
         REDACTOR.register(source.refresh_token, source.client_secret)
-    store = TokenStore(store_path(settings.token_store_path))
+    store = open_store(settings.token_store_path)
     logger = _stderr_logger()
     user_agent = f"tap-smartforms/{metadata.version('tap-smartforms')} (doctor)"
     reports = []

@@ -18,6 +18,8 @@ from typing import TypeVar
 import backoff
 import requests
 
+from tap_smartforms.errors import REDACTOR
+
 T = TypeVar("T")
 
 MAX_TRIES = 6
@@ -32,6 +34,7 @@ class TransientError(Exception):
     """A failure worth retrying: 429, 5xx, a timeout, a broken or truncated reply."""
 
     def __init__(self, problem: str, retry_after: float | None = None) -> None:
+        problem = REDACTOR.redact(problem)  # may quote a server or a library; see errors.py
         super().__init__(problem)
         self.problem = problem
         self.retry_after = retry_after

@@ -20,6 +20,7 @@ from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
 from tap_smartforms import mapping, retry, token_store, transport
+from tap_smartforms.errors import token_text_problem
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
 DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"  # noqa: S105 - a URL, not a secret
@@ -251,8 +252,8 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
     token_url = config.get("oauth_token_url") or DEFAULT_TOKEN_URL
     if not isinstance(token_url, str):
         problems.append("oauth_token_url: must be a URL")
-    elif url_problem := _url_problem(token_url):
-        problems.append(f"oauth_token_url: {url_problem}")
+    elif url_trouble := url_problem(token_url):
+        problems.append(f"oauth_token_url: {url_trouble}")
 
     page_size = _bounded_int(
         config,
@@ -402,10 +403,10 @@ def _missing_token_problem(
     source: DataSourceSettings, token_url: str, configured_store: str | None
 ) -> str | None:
     """Why a data source without refresh_token cannot run (None: the store has its chain)."""
-    store = token_store.TokenStore(token_store.store_path(configured_store))
+    store = token_store.open_store(configured_store)
     key = token_store.EntryKey(token_url, source.client_id, source.data_source_id)
     try:
-        if store.read(key) is not None:
+        if store.find(key) is not None:
             return None
     except token_store.TokenStoreError as error:
         return f"refresh_token is missing and {error}"
@@ -435,8 +436,8 @@ def _data_sources(
         if not isinstance(url, str) or not url.strip():
             problems.append(f"{where}.url: required; copy it from the Data Source modal")
             continue
-        if url_problem := _url_problem(url):
-            problems.append(f"{where}.url: {url_problem}")
+        if url_trouble := url_problem(url):
+            problems.append(f"{where}.url: {url_trouble}")
             continue
         try:
             endpoint = mapping.parse_data_source_url(url.strip())
@@ -463,7 +464,16 @@ def _data_sources(
         ]
         for name in missing:
             problems.append(f"{where}: {name} is missing (or the top-level setting)")
-        if missing:
+        unusable = [
+            (name, problem)
+            for name, value in (*credentials.items(), ("refresh_token", refresh_token))
+            if isinstance(value, str) and (problem := token_text_problem(value))
+        ]
+        for name, problem in unusable:
+            # Which setting (the entry's own or the top-level one), never the value.
+            setting = name if name == "refresh_token" or entry.get(name) else f"top-level {name}"
+            problems.append(f"{where}: {setting} {problem}; copy it again")
+        if missing or unusable:
             continue
         sources.append(
             (
@@ -563,7 +573,8 @@ def _repaired(schema: Any) -> Any:
 _SDK_SCHEMA_REPAIRED = _repaired(SDK_SETTINGS_SCHEMA)
 
 
-def _url_problem(url: str) -> str | None:
+def url_problem(url: str) -> str | None:
+    """Why ``url`` may not be used (plain http:// only on loopback); None when it may."""
     parts = urlsplit(url.strip())
     if parts.scheme == "https" and parts.hostname:
         return None

@@ -25,7 +25,7 @@ from tap_smartforms.refresh_gate import REFRESH_GATE, STOP_WAIT_SECONDS, stop_re
 from tap_smartforms.report import RunReport
 from tap_smartforms.settings import TapSettings
 from tap_smartforms.streams import STREAM_TYPES, PageWriter
-from tap_smartforms.token_store import EntryKey, RefreshTokenSource, TokenStore, store_path
+from tap_smartforms.token_store import EntryKey, RefreshTokenSource, TokenStore, open_store
 
 
 @dataclass
@@ -89,7 +89,7 @@ class TapSmartForms(Tap):
 
     @cached_property
     def token_store(self) -> TokenStore:
-        return TokenStore(store_path(self.settings.token_store_path))
+        return open_store(self.settings.token_store_path)
 
     def _client_for(self, source: settings_module.DataSourceSettings) -> DataSourceClient:
         return build_client(
@@ -125,7 +125,7 @@ class TapSmartForms(Tap):
         # a per-data-source summary and a non-zero exit when any data source failed.
         # The final STATE has already been written by then, so healthy data sources
         # keep their progress.
-        install_redactor()
+        install_redactor((self.logger,))
         _silence_unsorted_stream_warning()
         try:
             super().sync_all()

@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import errno
 import hashlib
 import json
+import logging
 import os
+import stat
 import sys
 import tempfile
 import threading
@@ -51,6 +54,8 @@ MAX_REPLACED_ORIGINS = 20
 # most a request's timeout; waiting this long means a stuck process holds it.
 LOCK_WAIT_SECONDS = 600.0
 _LOCK_POLL_SECONDS = (0.005, 0.2)
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime.datetime]
 TokenSourceName = Literal["config", "store"]
@@ -78,18 +83,16 @@ def default_store_path(
     platform: str = sys.platform,
     home: Path | None = None,
 ) -> Path:
-    """Where the store lives when ``token_store_path`` is not set.
+    """Where the store lives when ``token_store_path`` is not set: the per-user state
+    folder, XDG_STATE_HOME (default ``~/.local/state``), on macOS ``~/Library/Application
+    Support``, on Windows ``%LOCALAPPDATA%``.
 
-    Run by Meltano: inside the project's system folder (``.meltano/``, or wherever
-    MELTANO_SYS_DIR_ROOT moves it), next to the project's state. Otherwise the
-    per-user state folder: XDG_STATE_HOME (default ``~/.local/state``), on macOS
-    ``~/Library/Application Support``, on Windows ``%LOCALAPPDATA%``.
+    The same for every launch by one user on one host (by hand, ``meltano run``,
+    ``meltano config ... test``, any Meltano environment): Meltano's project variables
+    are ignored on purpose. Stores that depended on the launcher held copies of one
+    chain, and a copy that fell behind revoked it (a rotated-away token sent again).
     """
     env = os.environ if environ is None else environ
-    if sys_dir := env.get("MELTANO_SYS_DIR_ROOT"):
-        return Path(sys_dir) / APP_FOLDER / STORE_FILE_NAME
-    if project_root := env.get("MELTANO_PROJECT_ROOT"):
-        return Path(project_root) / ".meltano" / APP_FOLDER / STORE_FILE_NAME
     user_home = home if home is not None else Path.home()
     if state_home := env.get("XDG_STATE_HOME"):
         base = Path(state_home)
@@ -102,9 +105,45 @@ def default_store_path(
     return base / APP_FOLDER / STORE_FILE_NAME
 
 
+def legacy_store_paths(
+    environ: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> tuple[Path, ...]:
+    """Where earlier versions kept the store by default, depending on the launcher:
+    the Meltano project's system folder (``.meltano/``, or MELTANO_SYS_DIR_ROOT) and the
+    demo environment's ``.demo/tokens.json``; the project is MELTANO_PROJECT_ROOT, or
+    the current folder when it holds a meltano.yml."""
+    env = os.environ if environ is None else environ
+    folder = Path.cwd() if cwd is None else cwd
+    projects = [Path(root) for root in [env.get("MELTANO_PROJECT_ROOT")] if root]
+    if (folder / "meltano.yml").is_file():
+        projects.append(folder)
+    candidates = [
+        Path(sys_dir) / APP_FOLDER / STORE_FILE_NAME
+        for sys_dir in [env.get("MELTANO_SYS_DIR_ROOT")]
+        if sys_dir
+    ]
+    for project in projects:
+        candidates += [
+            project / ".meltano" / APP_FOLDER / STORE_FILE_NAME,
+            project / ".demo" / STORE_FILE_NAME,
+        ]
+    unique: dict[Path, None] = {}
+    for candidate in candidates:
+        unique.setdefault(candidate.absolute(), None)
+    return tuple(unique)
+
+
 def store_path(configured: str | None) -> Path:
     """The store's path: the ``token_store_path`` setting (``~`` expanded) or the default."""
     return Path(configured).expanduser() if configured else default_store_path()
+
+
+def open_store(configured: str | None, *, clock: Clock | None = None) -> TokenStore:
+    """The store the tap uses: ``token_store_path`` as set, or the default store, which
+    adopts newer chains from the stores of earlier versions (``TokenStore.adopt_legacy``)."""
+    path = store_path(configured)
+    legacy = () if configured else tuple(p for p in legacy_store_paths() if p != path.absolute())
+    return TokenStore(path, clock=clock or utc_now, legacy_paths=legacy)
 
 
 _THREAD_LOCKS: dict[Path, threading.Lock] = {}
@@ -134,6 +173,8 @@ class StoredChain:
     first_authorized_at: datetime.datetime
     last_rotated_at: datetime.datetime
     replaced_origins: tuple[str, ...] = ()
+    # Refreshes since ``origin``: which of two copies of one chain went further.
+    rotations: int = 0
 
     def descends_from(self, origin: str) -> bool:
         """Whether the chain grew from ``origin``, or replaced the chain that did."""
@@ -167,10 +208,13 @@ class TokenStore:
     """The store file at ``path``; every method is safe across threads and processes
     as long as writes happen inside ``locked()``."""
 
-    def __init__(self, path: Path, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, path: Path, *, clock: Clock = utc_now, legacy_paths: tuple[Path, ...] = ()
+    ) -> None:
         self.path = path
         self.lock_path = path.with_name(path.name + ".lock")
         self.clock = clock
+        self.legacy_paths = legacy_paths
 
     @contextlib.contextmanager
     def locked(self, wait_seconds: float = LOCK_WAIT_SECONDS) -> Iterator[None]:
@@ -182,13 +226,23 @@ class TokenStore:
     @contextlib.contextmanager
     def _file_lock(self, wait_seconds: float) -> Iterator[None]:
         self._make_folder()
+        # O_NOFOLLOW: a symbolic link planted as the lock file would make us create or
+        # lock a file of someone else's choosing.
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
         try:
-            descriptor = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            descriptor = os.open(self.lock_path, flags, 0o600)
         except OSError as error:
+            if error.errno == errno.ELOOP:
+                raise TokenStoreError(
+                    self.path,
+                    f"has a symbolic link as its lock file {self.lock_path}; it was not "
+                    "followed: remove it (and find out who put it there)",
+                ) from None
             raise TokenStoreError(
                 self.path, f"could not be locked: {self.lock_path}: {_reason(error)}"
             ) from None
         try:
+            self._check_private(descriptor, self.lock_path, private_mode=0o600)
             # Each holder opens the lock file anew: flock locks belong to an open file,
             # so threads of one process exclude each other too.
             _acquire(descriptor, self.path, self.lock_path, wait_seconds)
@@ -214,7 +268,12 @@ class TokenStore:
         now = self.clock()
         previous = self.read(key)
         if previous is not None and previous.origin == origin:
-            chain = replace(previous, refresh_token=refresh_token, last_rotated_at=now)
+            chain = replace(
+                previous,
+                refresh_token=refresh_token,
+                last_rotated_at=now,
+                rotations=previous.rotations + 1,
+            )
         else:
             replaced = () if previous is None else (previous.origin, *previous.replaced_origins)
             chain = StoredChain(refresh_token, origin, now, now, replaced)
@@ -224,8 +283,71 @@ class TokenStore:
         return chain
 
     def start_chain(self, key: EntryKey, refresh_token: str) -> StoredChain:
-        """Record a chain just authorized (an authorization code exchanged)."""
-        return self.save_rotation(key, refresh_token, fingerprint(refresh_token))
+        """Record a chain just authorized (an authorization code exchanged). It replaces
+        any chain of the old stores too, so none is ever adopted over it."""
+        older = tuple(chain.origin for _, chain in self._legacy_entries(key))
+        return self.save_rotation(
+            key, refresh_token, fingerprint(refresh_token), also_replaced=older
+        )
+
+    def find(self, key: EntryKey) -> StoredChain | None:
+        """The entry for ``key`` here or, failing that, in an old store (read only)."""
+        found = self.read(key)
+        if found is None:
+            found = next((chain for _, chain in self._legacy_entries(key)), None)
+        return found
+
+    def adopt_legacy(self, key: EntryKey) -> None:
+        """Move into this store a chain for ``key`` that an old store holds further
+        along than this one (call inside ``locked()``); its old entry is removed, so
+        no copy that falls behind is left to be used. Two unrelated chains cannot be
+        ranked: TokenStoreError says which stores to choose between."""
+        if not self.legacy_paths:
+            return
+        current = self.read(key)
+        for legacy_path in self.legacy_paths:
+            if not legacy_path.is_file():
+                continue
+            legacy = TokenStore(legacy_path, clock=self.clock)
+            with legacy.locked():
+                found = legacy.read(key)
+                if found is None:
+                    continue
+                ranking = _rank(found, current)
+                if ranking == "unrelated":
+                    assert current is not None
+                    raise TokenStoreError(
+                        self.path,
+                        f"and the old token store {legacy_path} hold different "
+                        f"authorizations of data source {key.data_source_id} (first "
+                        f"authorized {current.first_authorized_at.date().isoformat()} here, "
+                        f"{found.first_authorized_at.date().isoformat()} there); delete the "
+                        "entry you do not want (usually the older), or authorize again with "
+                        "tap-smartforms-auth",
+                    )
+                if ranking == "newer":
+                    self._write_entry(key, found)
+                    logger.warning(
+                        "data source %s: adopted its token chain (rotated %s) from the old "
+                        "token store %s into %s, the one store for every launch of the tap",
+                        key.data_source_id,
+                        _rotated(found).removeprefix("rotated "),
+                        legacy_path,
+                        self.path,
+                    )
+                    current = found
+                # Adopted, or a copy this store has moved past: either way it must not
+                # be used again (a store pointed there would send a rotated-away token).
+                legacy._remove_entry(key)
+
+    def _legacy_entries(self, key: EntryKey) -> list[tuple[Path, StoredChain]]:
+        entries = []
+        for legacy_path in self.legacy_paths:
+            if legacy_path.is_file():
+                found = TokenStore(legacy_path, clock=self.clock).read(key)
+                if found is not None:
+                    entries.append((legacy_path, found))
+        return entries
 
     def check_writable(self) -> None:
         """Raise TokenStoreError unless a rotated token could be saved now: the folder
@@ -258,14 +380,63 @@ class TokenStore:
     # ------------------------------------------------------------------ the file
 
     def _make_folder(self) -> None:
+        folder = self.path.parent
+        missing = [folder, *folder.parents]
+        missing = list(reversed([level for level in missing if not level.exists()]))
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            for level in missing:
+                # One level at a time, each 0700 whatever the umask (mkdir's parents=True
+                # would make the intermediate ones 0777 minus the umask).
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(level, 0o700)
+                    os.chmod(level, 0o700)
+            descriptor = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         except OSError as error:
             raise TokenStoreError(
                 self.path,
                 f"has no usable folder ({self.path.parent}: {_reason(error)}); create that "
                 "folder, or set token_store_path to a writable place",
             ) from None
+        try:
+            self._check_private(descriptor, folder, private_mode=None)
+        finally:
+            os.close(descriptor)
+
+    def _check_private(self, descriptor: int, what: Path, *, private_mode: int | None) -> None:
+        """Refuse ``what`` when another user owns it or it is a shared sticky folder
+        (/tmp); take group and other write access (or, ``private_mode``, every access
+        beyond it) away from one of ours, with a warning."""
+        if sys.platform == "win32":  # pragma: no cover - no POSIX owners and modes
+            return
+        status = os.fstat(descriptor)
+        if status.st_uid != os.geteuid():
+            raise TokenStoreError(
+                self.path,
+                f"uses {what}, which belongs to another user (uid {status.st_uid}); "
+                "set token_store_path to a folder of your own",
+            )
+        mode = stat.S_IMODE(status.st_mode)
+        if stat.S_ISDIR(status.st_mode) and mode & stat.S_ISVTX and mode & 0o002:
+            raise TokenStoreError(
+                self.path,
+                f"is in {what}, a folder every user can write to; set token_store_path to "
+                "a file in a folder of your own",
+            )
+        private = mode & ~0o022 if private_mode is None else private_mode
+        if mode & ~private & 0o077:
+            try:
+                os.fchmod(descriptor, private)
+            except OSError as error:
+                raise TokenStoreError(
+                    self.path, f"could not make {what} private: {_reason(error)}"
+                ) from None
+            logger.warning(
+                "the token store's %s %s was open to other users (mode %04o); made it %04o",
+                "folder" if stat.S_ISDIR(status.st_mode) else "lock file",
+                what,
+                mode,
+                private,
+            )
 
     def _read_entries(self) -> list[dict[str, Any]]:
         try:
@@ -300,6 +471,7 @@ class TokenStore:
                 first_authorized_at=_instant(entry["first_authorized_at"]),
                 last_rotated_at=_instant(entry["last_rotated_at"]),
                 replaced_origins=tuple(_text(o) for o in entry.get("replaced_origins", [])),
+                rotations=_count(entry.get("rotations", 0)),
             )
         except (KeyError, TypeError, ValueError):
             raise TokenStoreError(
@@ -307,6 +479,10 @@ class TokenStore:
                 f"has a damaged entry for data source {entry.get('data_source_id')}; restore "
                 "the file from a backup, or authorize that data source again",
             ) from None
+
+    def _remove_entry(self, key: EntryKey) -> None:
+        entries = [entry for entry in self._read_entries() if _entry_key(entry) != key]
+        self._write_entries(entries)
 
     def _write_entry(self, key: EntryKey, chain: StoredChain) -> None:
         entries = [entry for entry in self._read_entries() if _entry_key(entry) != key]
@@ -320,8 +496,12 @@ class TokenStore:
                 "first_authorized_at": chain.first_authorized_at.isoformat(),
                 "last_rotated_at": chain.last_rotated_at.isoformat(),
                 "replaced_origins": list(chain.replaced_origins[:MAX_REPLACED_ORIGINS]),
+                "rotations": chain.rotations,
             }
         )
+        self._write_entries(entries)
+
+    def _write_entries(self, entries: list[dict[str, Any]]) -> None:
         entries.sort(key=lambda e: (str(e.get("data_source_id")), str(e.get("client_id"))))
         payload = json.dumps({"version": FORMAT_VERSION, "entries": entries}, indent=2) + "\n"
         self._make_folder()
@@ -362,6 +542,8 @@ class RefreshTokenSource:
         ``held`` is the token in use (None before the first refresh); another run
         may have rotated it since, in which case the store's newer one is returned.
         """
+        if held is None:
+            self.store.adopt_legacy(self.key)
         stored = self.store.read(self.key)
         if held is not None:
             if (
@@ -446,6 +628,36 @@ def _text(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise ValueError("not a non-empty string")
     return value
+
+
+def _count(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError("not a count")
+    return value
+
+
+def _rank(
+    legacy: StoredChain, current: StoredChain | None
+) -> Literal["newer", "older", "unrelated"]:
+    """Whether an old store's chain is further along than this store's."""
+    if current is None:
+        return "newer"
+    if legacy.refresh_token == current.refresh_token:
+        return "older"  # the same token: nothing to adopt
+    if legacy.origin == current.origin:
+        # Two copies of one chain: the one rotated more often holds the live token
+        # (the other's was rotated away), the later rotation for entries that predate
+        # the count.
+        further = (legacy.rotations, legacy.last_rotated_at) > (
+            current.rotations,
+            current.last_rotated_at,
+        )
+        return "newer" if further else "older"
+    if current.descends_from(legacy.origin):
+        return "older"  # this store's chain replaced that one (authorized again)
+    if legacy.descends_from(current.origin):
+        return "newer"
+    return "unrelated"
 
 
 def _instant(value: object) -> datetime.datetime:

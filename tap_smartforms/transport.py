@@ -84,6 +84,7 @@ def send(
     *,
     limits: ReplyLimits,
     timeout: float | tuple[float, float],
+    allow_redirects: bool = True,
 ) -> requests.Response:
     """Send ``request`` and read its whole reply, within ``limits``.
 
@@ -92,13 +93,17 @@ def send(
     ``ReplyTooLarge``. The response's ``content``, ``text`` and ``json()`` are
     those of the body read. Preparing comes first, outside the deadline: it runs
     the authenticator, whose token refresh has a deadline of its own.
+    ``allow_redirects=False`` returns a 3xx as it is: a redirect followed with a body
+    (307, 308) would send that body, secrets and all, to wherever it points.
     """
     prepared = session.prepare_request(request)
     # Proxies and CA bundles from the environment, as ``Session.request`` would.
     environment = session.merge_environment_settings(prepared.url, {}, True, None, None)
     with _Watch(limits.deadline_seconds) as watch:
         try:
-            response = session.send(prepared, timeout=timeout, **environment)
+            response = session.send(
+                prepared, timeout=timeout, allow_redirects=allow_redirects, **environment
+            )
             try:
                 # What ``response.content`` would hold, read within the cap instead.
                 response._content = _read_capped(response, limits.max_bytes)

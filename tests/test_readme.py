@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.conftest import REPO_ROOT, tap_about
+from tests.conftest import (
+    REPO_ROOT,
+    TAP_TIMEOUT_SECONDS,
+    assert_no_secrets,
+    config_secrets,
+    tap_about,
+)
 
 SCRIPT = REPO_ROOT / "scripts" / "update_readme_about.py"
 README = REPO_ROOT / "README.md"
@@ -47,3 +58,52 @@ def test_a_stale_reference_is_reported(tmp_path):
 
     assert result.returncode == 1
     assert "stale" in result.stderr
+
+
+def readme_block(name: str) -> str:
+    """The fenced code block between ``<!-- name:start -->`` and ``<!-- name:end -->``."""
+    text = README.read_text(encoding="utf-8")
+    marked = text[text.index(f"<!-- {name}:start -->") : text.index(f"<!-- {name}:end -->")]
+    return marked.split("```bash\n", 1)[1].rsplit("```", 1)[0]
+
+
+def test_the_helper_walkthrough_runs_as_written(tmp_path):
+    # The README's commands exactly, in bash, from the repository's folder, with the
+    # virtualenv's tools first on PATH (as after `source .venv/bin/activate`); mktemp
+    # puts the demo folder under tmp_path so the test can read what it left.
+    script = readme_block("helper-walkthrough")
+    venv_bin = Path(sys.executable).parent
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "MELTANO_"))},
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "TMPDIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the emulator it starts shares its process group
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=TAP_TIMEOUT_SECONDS)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)  # the emulator, if the script stopped early
+    (demo,) = [path for path in tmp_path.iterdir() if path.is_dir()]
+    emulator_config = json.loads((demo / "emulator.json").read_text())
+
+    assert process.returncode == 0, stderr
+    lines = stdout.splitlines()
+    data_source_id = emulator_config["data_sources"][0]["url"].rsplit("dataSourceId=", 1)[1]
+    assert lines[0].startswith(f"Stored a new refresh token for data source {data_source_id} in")
+    (record_count,) = [int(line) for line in lines if line.isdigit()]
+    assert record_count > 20  # the form, its questions, 20 responses and their answers
+    assert lines[-2:] == [
+        f'{{"revoked": "{data_source_id}"}}',
+        "the refresh token was refused (invalid_grant: expired, revoked or already used)",
+    ]
+    assert "using the stored refresh token" in (demo / "run.log").read_text()
+    assert_no_secrets([stdout, stderr], config_secrets(emulator_config))

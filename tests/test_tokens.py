@@ -299,3 +299,88 @@ def test_the_helper_stores_tokens_that_the_next_run_uses(
     assert stats.code_exchanges == 1
     assert stats.refreshes == 1
     assert stats.stale_refresh_uses == 0
+
+
+def test_a_token_endpoint_redirect_is_not_followed_and_says_which_setting(emulator, run_tap):
+    # The emulator's 307 points back at its own token endpoint: a tap that followed it
+    # would send its secrets a second time, and that second request would be granted.
+    emu = emulator([FormSpec(responses=5, seed=31)])
+    (ds,) = emu.data_source_ids
+    emu.queue_token_fault("redirect")
+
+    run = run_tap(emu.tap_config())
+
+    assert run.returncode == 1
+    (error,) = [line for line in run.error_lines if f"data source {ds}:" in line]
+    assert "answered HTTP 307, a redirect; it was not followed" in error
+    assert "set oauth_token_url" in error
+    assert "Traceback" not in run.stderr
+    assert emu.stats.token_requests == 1
+    assert emu.stats.token_status_counts == {307: 1}
+
+
+def test_the_helper_does_not_follow_the_emulator_redirect(emulator, tmp_path):
+    emu = emulator([FormSpec(responses=1, seed=32)])
+    (ds,) = emu.data_source_ids
+    emu.queue_token_fault("redirect")
+    code = emu.authorization_code(ds)
+
+    helper = subprocess.run(
+        [
+            *(sys.executable, "-m", "tap_smartforms", "auth", "--data-source-id", ds),
+            *("--client-id", emu.client_id, "--code", code, "--token-url", emu.token_url),
+            *("--client-secret", emu.client_secret),
+            *("--token-store-path", str(tmp_path / "tokens.json")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=TAP_TIMEOUT_SECONDS,
+        check=False,
+    )
+
+    assert helper.returncode == 1
+    assert helper.stderr.count("\n") == 1
+    assert "answered HTTP 307, a redirect" in helper.stderr
+    assert_no_secrets([helper.stdout, helper.stderr], [emu.client_secret, code])
+    assert emu.stats.token_requests == 1
+    assert emu.stats.code_exchanges == 0
+    assert not (tmp_path / "tokens.json").exists()
+
+
+def test_a_chain_in_an_old_versions_meltano_store_is_adopted_by_the_default_store(
+    emulator, tmp_path
+):
+    # The store an earlier version kept in the Meltano project, and a run after the
+    # upgrade, launched by Meltano, with no token_store_path.
+    emu = emulator([FormSpec(responses=6, seed=33)])
+    (ds,) = emu.data_source_ids
+    project = tmp_path / "project"
+    old_store = project / ".meltano" / "tap-smartforms" / "tokens.json"
+    default_store = tmp_path / "state" / "tap-smartforms" / "tokens.json"
+    config = emu.tap_config()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MELTANO_", "TAP_"))},
+        "MELTANO_PROJECT_ROOT": str(project),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+    }
+    old_run = finish(
+        start_tap({**config, "token_store_path": str(old_store)}, tmp_path, "old", env=env),
+        config,
+    )
+    assert old_run.returncode == 0, old_run.stderr
+
+    run = finish(start_tap(config, tmp_path, "upgraded", env=env), config)
+
+    assert run.returncode == 0, run.stderr
+    (adopted_line,) = [line for line in run.stderr.splitlines() if "adopted" in line]
+    assert "WARNING  | tap_smartforms.token_store" in adopted_line
+    assert f"data source {ds}: adopted its token chain" in adopted_line
+    assert f"from the old token store {old_store} into {default_store}" in adopted_line
+    assert stored_chain(old_store, emu, ds) is None
+    adopted = stored_chain(default_store, emu, ds)
+    assert adopted is not None
+    assert adopted.rotations == 1
+    stats = emu.stats
+    assert stats.stale_refresh_uses == 0
+    assert stats.invalid_grants == 0
+    assert stats.revoked_chains == 0

@@ -3,6 +3,12 @@
 The tap config file is written (mode 0600, atomically) only once the server
 listens, so its appearance is the readiness signal; a truth file, if asked for,
 is written before it.
+
+While it runs, two test-only endpoints stand in for what a person does at Atlassian:
+``POST /_emulator/code?dataSourceId=ID`` answers ``{"code": "..."}``, an authorization
+code for ``tap-smartforms-auth`` (valid 5 minutes, once), and
+``POST /_emulator/revoke?dataSourceId=ID`` revokes every token chain of that data
+source (its next refresh fails with ``invalid_grant``).
 """
 
 from __future__ import annotations

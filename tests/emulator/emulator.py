@@ -56,6 +56,11 @@ APP_ID = "5f0e2d1c-3b4a-4c5d-8e6f-7a8b9c0d1e2f"
 ENVIRONMENT_ID = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
 DATA_PATH = f"/gateway/api/svc/jira/apps/{APP_ID}_{ENVIRONMENT_ID}/rest/v1/datasource"
 TOKEN_PATH = "/oauth/token"
+# Test-only controls (POST ?dataSourceId=...): issue an authorization code, or revoke
+# every token chain of a data source.
+ADMIN_CODE_PATH = "/_emulator/code"
+ADMIN_REVOKE_PATH = "/_emulator/revoke"
+ADMIN_PATHS = (ADMIN_CODE_PATH, ADMIN_REVOKE_PATH)
 MAX_LIMIT = 500
 
 DataRequestCallback = Callable[[str, int, int, int], None]
@@ -368,7 +373,20 @@ class Emulator:
             return reply
         if path == DATA_PATH:
             return error_reply(405, "method_not_allowed", "Use GET for the data source.")
+        if path in ADMIN_PATHS:
+            return self._admin_request(path, query)
         return error_reply(404, "not_found", f"No resource at {path}")
+
+    def _admin_request(self, path: str, query: str) -> Reply:
+        """What a person at the keyboard does at Atlassian: authorize (a code) or lose
+        the authorization (a revoked chain), for ``python -m tests.emulator`` users."""
+        ds_id = _first(parse_qs(query), "dataSourceId") or ""
+        if ds_id not in self._sources:
+            return error_reply(404, "not_found", f"Data source {ds_id} not found")
+        if path == ADMIN_CODE_PATH:
+            return json_reply(200, {"code": self.authorization_code(ds_id)})
+        self.revoke_chain(ds_id)
+        return json_reply(200, {"revoked": ds_id})
 
     # ------------------------------------------------------------------ data requests
 
@@ -503,6 +521,12 @@ class Emulator:
         fault = self._faults.next_token_fault()
         if fault == "reset":
             return RESET
+        if fault == "redirect":
+            return Reply(
+                307,
+                b'{"moved": true}',
+                (("Location", f"{self.base_url}{TOKEN_PATH}?redirected=1"),),
+            )
         if fault is not None and fault != "lost_reply":
             return _token_fault_reply(fault)
         params = _token_params(headers, body)

@@ -29,9 +29,12 @@ DATA_FAULTS = frozenset(
   ``gzip_bomb_bytes`` zeros (``Emulator`` option, default 64 MiB).
 """
 
-TOKEN_FAULTS = frozenset({"500", "502", "503", "504", "429", "reset", "lost_reply"})
+TOKEN_FAULTS = frozenset({"500", "502", "503", "504", "429", "reset", "lost_reply", "redirect"})
 """Kinds for token requests; ``lost_reply`` grants (rotating the refresh token) and
-then closes the connection without a reply, like a timeout after the server acted."""
+then closes the connection without a reply, like a timeout after the server acted;
+``redirect`` answers 307 pointing at the token endpoint itself (with ``?redirected=1``),
+so a client that follows it sends its secrets again, and that request is counted as
+one more token request (and granted)."""
 
 FAILURES = frozenset({"forbidden", "not_found", "bad_request", "scope_mismatch"})
 """Persistent data source failures (see ``FaultPlan.set_failure``)."""

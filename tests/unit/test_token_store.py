@@ -32,10 +32,20 @@ def store_at(tmp_path: Path, now: datetime.datetime = NOW) -> TokenStore:
     return TokenStore(tmp_path / "state" / "tokens.json", clock=lambda: now)
 
 
-def test_meltano_runs_keep_the_store_in_the_project():
-    path = default_store_path({"MELTANO_PROJECT_ROOT": "/project"}, platform="linux")
+def test_meltano_runs_keep_the_store_where_every_other_launch_does():
+    meltano = {
+        "MELTANO_PROJECT_ROOT": "/project",
+        "MELTANO_SYS_DIR_ROOT": "/project/.sys",
+        "MELTANO_ENVIRONMENT": "demo",
+        "XDG_STATE_HOME": "/state",
+    }
 
-    assert path == Path("/project/.meltano/tap-smartforms/tokens.json")
+    assert default_store_path(meltano, platform="linux") == default_store_path(
+        {"XDG_STATE_HOME": "/state"}, platform="linux"
+    )
+    assert default_store_path(meltano, platform="linux") == Path(
+        "/state/tap-smartforms/tokens.json"
+    )
 
 
 def test_other_runs_keep_it_in_the_user_state_folder():
