@@ -545,17 +545,23 @@ def render(reports: Sequence[SourceReport], store: Path) -> str:
 # ------------------------------------------------------------------ the command
 
 
+_BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
+
+
 def config_from_env(environ: Mapping[str, str]) -> dict[str, Any]:
     """The tap's settings from ``TAP_SMARTFORMS_<SETTING>`` variables (Meltano sets these
     for every command it runs): JSON for lists, text for the rest (settings.parse
-    reads whole numbers from text)."""
+    reads whole numbers from text; booleans as Meltano writes them, true or false)."""
     config: dict[str, Any] = {}
     for name, schema in settings_module.CONFIG_SCHEMA["properties"].items():
         variable = ENV_PREFIX + name.upper()
         if variable not in environ:
             continue
         types = schema.get("type", [])
-        if {"array", "object"} & ({types} if isinstance(types, str) else set(types)):
+        kinds = {types} if isinstance(types, str) else set(types)
+        if "boolean" in kinds and environ[variable].strip().lower() in _BOOLEAN_WORDS:
+            config[name] = _BOOLEAN_WORDS[environ[variable].strip().lower()]
+        elif {"array", "object"} & kinds:
             try:
                 config[name] = json.loads(environ[variable])
             except ValueError:

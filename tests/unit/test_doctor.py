@@ -441,6 +441,13 @@ def test_config_from_env_reads_json_lists_and_text():
     }
 
 
+@pytest.mark.parametrize(("text", "value"), [("false", False), ("true", True), ("TRUE", True)])
+def test_config_from_env_reads_booleans_as_meltano_writes_them(text: str, value: bool):
+    environ = {"TAP_SMARTFORMS_EMIT_ACTIVATE_VERSION_MESSAGES": text}
+
+    assert doctor.config_from_env(environ) == {"emit_activate_version_messages": value}
+
+
 def test_config_from_env_names_the_variable_never_the_value():
     with pytest.raises(doctor.ConfigError) as raised:
         doctor.config_from_env({"TAP_SMARTFORMS_DATA_SOURCES": "[{not json secret-xyz"})
