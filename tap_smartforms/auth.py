@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import requests
 
-from tap_smartforms import mapping, transport
+from tap_smartforms import api_shape, transport
 from tap_smartforms.errors import (
     REDACTOR,
     DataSourceError,
@@ -322,7 +322,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 retry_after=retry_after_seconds(response),
             )
         if status >= 400:
-            code = mapping.error_code(body)
+            code = api_shape.error_code(body)
             if code == "invalid_grant":
                 raise _GrantRefused
             if code == "invalid_client":
@@ -331,7 +331,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                     "the token endpoint refused the OAuth client (invalid_client); check "
                     "client_id and client_secret (top level or in this data source's entry)",
                 )
-            detail = mapping.error_text(body) or quote_server_text(response.reason or "")
+            detail = api_shape.error_text(body) or quote_server_text(response.reason or "")
             raise DataSourceError(
                 self.data_source_id,
                 f"the token endpoint {self._client.token_url} answered HTTP {status}: {detail}",

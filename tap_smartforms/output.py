@@ -5,7 +5,7 @@ it drops deselected fields, conforms every value to the schema, runs the stream
 maps, builds a message object, serialises it and flushes stdout: several times the
 cost of fetching, parsing and shaping the record (sdk-notes.md, "Cost per record").
 
-Our records leave ``mapping.py`` already in their schema's types (a test holds the
+Our records leave ``api_shape.py`` already in their schema's types (a test holds the
 SDK's type conformance to be a no-op on them), so when a stream has no stream map
 and no flattening, there is nothing left to do but serialise: each record is
 encoded once with msgspec and a page's records go out in one write. When a stream
@@ -35,7 +35,7 @@ from singer_sdk.batch import Batcher
 from singer_sdk.helpers._batch import BatchConfig, SDKBatchMessage
 from singer_sdk.mapper import SameRecordTransform
 
-from tap_smartforms.mapping import Record
+from tap_smartforms.api_shape import Record
 
 _encode = msgspec.json.Encoder().encode
 

@@ -34,9 +34,9 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
+from tap_smartforms.api_shape import Page, ResponseBundle
 from tap_smartforms.client import PageTooLarge
 from tap_smartforms.errors import DataSourceError
-from tap_smartforms.mapping import Page, ResponseBundle
 
 # Responses each page after the first re-reads from the end of the one before.
 OVERLAP = 1

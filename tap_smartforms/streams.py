@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from singer_sdk import Stream, metrics
 from singer_sdk import typing as th
 
-from tap_smartforms.mapping import Page, Record, ResponseBundle
+from tap_smartforms.api_shape import Page, Record, ResponseBundle
 from tap_smartforms.output import RecordWriter
 from tap_smartforms.pagination import OffsetPager, iter_pages
 from tap_smartforms.parallel import (
