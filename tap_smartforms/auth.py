@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
+from typing_extensions import override
 
 from tap_smartforms import api_shape, transport
 from tap_smartforms.errors import (
@@ -127,6 +128,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         """The newest refresh token of the chain (the only one still worth keeping)."""
         return None if self._held is None else self._held.value
 
+    @override
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.access_token()}"
         return request

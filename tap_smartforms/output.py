@@ -1,6 +1,6 @@
 """RECORD output, a page at a time: the one place records leave the tap.
 
-Why not the SDK's per-record path (``Stream._write_record_message``): for each record
+Why not the SDK's per-record path (``sdk_bridge.write_record_the_sdk_way``): for each record
 it drops deselected fields, conforms every value to the schema, runs the stream
 maps, builds a message object, serialises it and flushes stdout: several times the
 cost of fetching, parsing and shaping the record (sdk-notes.md, "Cost per record").
@@ -32,10 +32,11 @@ from typing import Any
 import msgspec
 from singer_sdk import Stream
 from singer_sdk.batch import Batcher
-from singer_sdk.helpers._batch import BatchConfig, SDKBatchMessage
 from singer_sdk.mapper import SameRecordTransform
 
+from tap_smartforms import sdk_bridge
 from tap_smartforms.api_shape import Record
+from tap_smartforms.sdk_bridge import BatchConfig, SDKBatchMessage
 
 _encode = msgspec.json.Encoder().encode
 
@@ -61,7 +62,7 @@ class RecordWriter:
             self._write_fast(records)
         else:
             for record in records:
-                self.stream._write_record_message(record)  # SDK path: maps, flattening
+                sdk_bridge.write_record_the_sdk_way(self.stream, record)
 
     @property
     def pending(self) -> int:
@@ -79,8 +80,8 @@ class RecordWriter:
             batcher = Batcher(tap_name=self.stream.tap_name, stream_name=alias, batch_config=config)
             for manifest in batcher.get_batches(records=iter(records)):
                 message = SDKBatchMessage(stream=alias, encoding=config.encoding, manifest=manifest)
-                self.stream._tap.write_message(message)
-            self.stream.state_manager.is_flushed = False
+                sdk_bridge.write_message(self.stream, message)
+            sdk_bridge.mark_state_unflushed(self.stream)
         self._waiting.clear()
 
     def _keep_for_batch(self, records: Sequence[Record]) -> None:
@@ -89,9 +90,8 @@ class RecordWriter:
             self._waiting.setdefault(self.stream.name, []).extend(kept)
             return
         for record in records:
-            # What the SDK path would send as RECORD messages, maps and flattening
-            # applied (private SDK API, as _write_record_message above).
-            for message in self.stream._generate_record_messages(record):
+            # What the SDK path would send as RECORD messages, maps and flattening applied.
+            for message in sdk_bridge.sdk_record_messages(self.stream, record):
                 self._waiting.setdefault(message.stream, []).append(message.record)
 
     def _prepare(self) -> None:
@@ -113,7 +113,7 @@ class RecordWriter:
         extracted = datetime.datetime.now(datetime.timezone.utc).isoformat()
         head = b'{"type":"RECORD","stream":' + _encode(self.stream.name) + b',"record":'
         tail_fields: dict[str, Any] = {"time_extracted": extracted}
-        version = self.stream._stream_version  # set only with ACTIVATE_VERSION
+        version = sdk_bridge.table_version(self.stream)
         if version is not None:
             tail_fields["version"] = version
         tail = b"," + _encode(tail_fields)[1:] + b"\n"
@@ -126,7 +126,7 @@ class RecordWriter:
         sys.stdout.flush()
         sys.stdout.buffer.write(body)
         sys.stdout.buffer.flush()
-        self.stream.state_manager.is_flushed = False
+        sdk_bridge.mark_state_unflushed(self.stream)
 
 
 def _without(record: Record, names: tuple[str, ...]) -> Record:

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream, metrics
 from singer_sdk import typing as th
+from typing_extensions import override
 
+from tap_smartforms import sdk_bridge
 from tap_smartforms.api_shape import Page, Record, ResponseBundle
 from tap_smartforms.output import RecordWriter
 from tap_smartforms.pagination import OffsetPager, iter_pages
@@ -42,9 +44,9 @@ from tap_smartforms.parallel import (
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
 if TYPE_CHECKING:
-    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
+    from tap_smartforms.sdk_bridge import BatchConfig
     from tap_smartforms.tap import TapSmartForms
 
 # The bookmark never passes the sync's start minus this margin, so a response
@@ -71,7 +73,7 @@ def _schema(*properties: th.Property[Any]) -> dict[str, Any]:
     return th.PropertiesList(*properties, _EXTRA).to_dict()
 
 
-class ResponsesStream(Stream):
+class ResponsesStream(sdk_bridge.PageLoopStream):
     """One record per response (one respondent's submission); drives the page loop."""
 
     name = "responses"
@@ -115,25 +117,30 @@ class ResponsesStream(Stream):
         return self._tap  # type: ignore[return-value]
 
     @property
+    @override
     def partitions(self) -> list[dict[str, Any]]:
         return [
             {"data_source_id": source.data_source_id}
             for source in self.smartforms_tap.settings.data_sources
         ]
 
+    @override
     def get_replication_key_signpost(self, context: Context | None = None) -> datetime.datetime:
         return self.smartforms_tap.sync_started_at - BOOKMARK_CLOCK_SKEW_MARGIN
 
+    @override
     def generate_child_contexts(
         self, record: Record, context: Context | None
     ) -> Iterable[Context | None]:
         # Children are fed per page by the page loop (module docstring), not per record.
         return ()
 
+    @override
     def get_records(self, context: Context | None) -> Iterator[Record]:
         # Never called: _sync_records below writes this stream's records itself.
         raise NotImplementedError("responses are written by ResponsesStream._sync_records")
 
+    @override
     def get_batch_config(self, config: Mapping[str, Any]) -> BatchConfig | None:
         # With a batch_config the SDK's sync() would call _sync_batches, which feeds
         # the records this stream yields (none: the page loop writes them) to a
@@ -141,12 +148,11 @@ class ResponsesStream(Stream):
         # (PageWriter), so the SDK must take the _sync_records path.
         return None
 
-    def _sync_records(
-        self, context: Context | None = None, *, write_messages: bool = True
-    ) -> Generator[Record, Any, Any]:
+    @override
+    def sync_pages(self, *, write_messages: bool) -> None:
         """Sync every data source at once, writing pages as they arrive.
 
-        Overrides the SDK's private loop (which walks partitions one after another
+        Replaces the SDK's private loop (which walks partitions one after another
         and handles one record at a time) because data sources are fetched side by
         side (parallel.py) and their pages arrive interleaved. What the SDK's loop
         does for state is kept: one bookmark per data source (partition), advanced
@@ -173,7 +179,7 @@ class ResponsesStream(Stream):
             if not run.pages.flush(final=final):
                 return False
             for record, partition in unwritten:
-                self._increment_stream_state(record, context=partition)
+                sdk_bridge.increment_bookmark(self, record, partition)
             unwritten.clear()
             return True
 
@@ -194,11 +200,11 @@ class ResponsesStream(Stream):
                 if isinstance(event, SourceFinished):
                     self._report_end(event)
                     commit(final=True)
-                    self._finalize_state(self.get_context_state(partition))
+                    sdk_bridge.finalize_bookmark(self, self.get_context_state(partition))
                     if write_messages:
                         # Now, not with the next page: a kill before then would
                         # otherwise cost this data source a full re-read.
-                        self._write_state_message()
+                        sdk_bridge.write_state(self)
                     continue
                 pages_done[data_source_id] += 1
                 kept = run.pages.write_page(
@@ -216,16 +222,15 @@ class ResponsesStream(Stream):
                     unwritten.append((max(kept, key=_updated_at_or_earliest).record, partition))
                 if kept and self.selected:
                     written += len(kept)
-                    self._check_max_record_limit(current_record_index=written)
+                    sdk_bridge.check_record_limit(self, written)
                 if commit(final=False) and write_messages:
-                    self._write_state_message()
+                    sdk_bridge.write_state(self)
                 run.report.page_done(progress, len(kept), event.page.total)
         commit(final=True)
         versions.activate(reconciled_at=tap.sync_started_at, stream_state=self.stream_state)
-        self._finalize_state(self.stream_state)
+        sdk_bridge.finalize_bookmark(self, self.stream_state)
         if write_messages:
-            self._write_state_message()
-        yield from ()
+            sdk_bridge.write_state(self)
 
     def _starting_points(
         self, contexts: Mapping[str, Context], *, reconcile: bool
@@ -234,12 +239,10 @@ class ResponsesStream(Stream):
         reconciling, start_date (every response the config asks for)."""
         since = {}
         for data_source_id, partition in contexts.items():
-            self._write_starting_replication_value(partition)
+            sdk_bridge.write_starting_bookmark(self, partition)
             # Per partition: the SDK caps a bookmark only by its own state's signpost
             # (sync() writes one for the stream as a whole, which no partition reads).
-            self._write_replication_key_signpost(
-                partition, self.get_replication_key_signpost(partition)
-            )
+            sdk_bridge.write_signpost(self, partition, self.get_replication_key_signpost(partition))
             since[data_source_id] = (
                 self.smartforms_tap.settings.start_date
                 if reconcile
@@ -331,7 +334,7 @@ class ResponsesStream(Stream):
     def _keep_bookmark(self, context: Context) -> None:
         """A failed data source must not move its bookmark: it may not have seen
         every response updated since, so drop what this run observed."""
-        self.get_context_state(context).pop("progress_markers", None)
+        sdk_bridge.discard_progress_markers(self, context)
 
 
 class TableVersions:
@@ -363,9 +366,9 @@ class TableVersions:
         self._failed: list[str] = []
         self._logger = tap.logger
         # The SDK's own version number for a full-table sync (Stream.sync).
-        self._version = version = tap.streams["responses"]._initialized_at // 1000
+        self._version = version = sdk_bridge.full_table_version(tap.streams["responses"])
         for stream in self._streams:
-            stream._stream_version = version  # read by both record paths (output.py)
+            sdk_bridge.set_table_version(stream, version)
         if reconcile:
             self._logger.info(
                 "reconcile: reading every response again as table version %d", version
@@ -387,7 +390,7 @@ class TableVersions:
             )
             return
         for stream in self._streams:
-            stream._write_activate_version_message(self._version)  # private SDK API
+            sdk_bridge.write_activate_version(stream, self._version)
         if self.reconcile:
             stream_state[LAST_RECONCILED_AT] = reconciled_at.isoformat()
         self._logger.info("ACTIVATE_VERSION sent for %s", names)
@@ -403,6 +406,7 @@ class _FedByPages(Stream):
     parent_stream_type = ResponsesStream
     state_partitioning_keys: ClassVar[list[str]] = []
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[Record]:
         return ()
 
@@ -576,7 +580,7 @@ class PageWriter:
         self._schemas_written = True
         for name, writer in self._writers.items():
             if name != "responses" and writer.stream.selected:
-                writer.stream._write_schema_message()  # private SDK API: see module docstring
+                sdk_bridge.write_schema(writer.stream)
 
 
 _STREAM_NAMES = ("forms", "questions", "answers", "attachments", "responses")
