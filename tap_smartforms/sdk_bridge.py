@@ -125,7 +125,9 @@ def write_starting_bookmark(stream: Stream, partition: Context) -> None:
     stream._write_starting_replication_value(partition)
 
 
-def write_signpost(stream: Stream, partition: Context, value: datetime.datetime) -> None:
+def write_signpost(
+    stream: Stream, partition: Context, value: datetime.datetime | str | float | None
+) -> None:
     """Cap the partition's bookmark at ``value``: the SDK's own ``sync`` writes a
     signpost for the stream as a whole, which no partition reads."""
     stream._write_replication_key_signpost(partition, value)

@@ -7,7 +7,6 @@ import datetime
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cached_property
 
 import requests
@@ -20,23 +19,15 @@ from tap_smartforms import transport
 from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.client import DataSourceClient
 from tap_smartforms.errors import REDACTOR, install_redactor
+from tap_smartforms.output import PageWriter
+from tap_smartforms.page_loop import SyncRun
 from tap_smartforms.ratelimit import SlidingWindowLimiter
 from tap_smartforms.refresh_gate import REFRESH_GATE, STOP_WAIT_SECONDS, stop_refreshes
 from tap_smartforms.report import RunReport
 from tap_smartforms.sdk_bridge import BridgedTap, silence_unsorted_stream_warning
 from tap_smartforms.settings import TapSettings
-from tap_smartforms.streams import STREAM_TYPES, PageWriter
+from tap_smartforms.streams import all_streams
 from tap_smartforms.token_store import EntryKey, RefreshTokenSource, TokenStore, open_store
-
-
-@dataclass
-class SyncRun:
-    """What one run shares across streams: a client (and so one authenticator,
-    one request budget) per data source, the page writer and the report."""
-
-    clients: dict[str, DataSourceClient]
-    pages: PageWriter
-    report: RunReport
 
 
 class TapSmartForms(BridgedTap):
@@ -59,7 +50,7 @@ class TapSmartForms(BridgedTap):
 
     @override
     def discover_streams(self) -> list[Stream]:
-        return [stream_type(self) for stream_type in STREAM_TYPES]
+        return all_streams(self, services=self)
 
     @cached_property
     def settings(self) -> TapSettings:
@@ -71,6 +62,7 @@ class TapSmartForms(BridgedTap):
     @cached_property
     def run(self) -> SyncRun:
         return SyncRun(
+            streams=self.streams,
             clients={
                 source.data_source_id: self._client_for(source)
                 for source in self.settings.data_sources
@@ -79,6 +71,7 @@ class TapSmartForms(BridgedTap):
             # loop, see ResponsesStream.get_batch_config; forms does not).
             pages=PageWriter(self.streams, self.streams["forms"].get_batch_config(self.config)),
             report=RunReport(self.logger),
+            logger=self.logger,
         )
 
     @cached_property
