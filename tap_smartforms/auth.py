@@ -26,8 +26,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
+from typing_extensions import override
 
-from tap_smartforms import mapping, transport
+from tap_smartforms import api_shape, transport
 from tap_smartforms.errors import (
     REDACTOR,
     DataSourceError,
@@ -127,6 +128,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
         """The newest refresh token of the chain (the only one still worth keeping)."""
         return None if self._held is None else self._held.value
 
+    @override
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         request.headers["Authorization"] = f"Bearer {self.access_token()}"
         return request
@@ -322,7 +324,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                 retry_after=retry_after_seconds(response),
             )
         if status >= 400:
-            code = mapping.error_code(body)
+            code = api_shape.error_code(body)
             if code == "invalid_grant":
                 raise _GrantRefused
             if code == "invalid_client":
@@ -331,7 +333,7 @@ class RefreshTokenAuthenticator(requests.auth.AuthBase):
                     "the token endpoint refused the OAuth client (invalid_client); check "
                     "client_id and client_secret (top level or in this data source's entry)",
                 )
-            detail = mapping.error_text(body) or quote_server_text(response.reason or "")
+            detail = api_shape.error_text(body) or quote_server_text(response.reason or "")
             raise DataSourceError(
                 self.data_source_id,
                 f"the token endpoint {self._client.token_url} answered HTTP {status}: {detail}",

@@ -22,7 +22,7 @@ from typing import TextIO
 
 import requests
 
-from tap_smartforms import mapping
+from tap_smartforms import api_shape
 from tap_smartforms.settings import DEFAULT_TOKEN_URL, url_problem
 from tap_smartforms.token_store import EntryKey, TokenStoreError, open_store
 
@@ -120,7 +120,7 @@ def exchange_code(
             "the token endpoint itself with --token-url (the tap's oauth_token_url)"
         )
     if response.status_code >= 400:
-        code = mapping.error_code(reply)
+        code = api_shape.error_code(reply)
         if code == "invalid_grant":
             raise HelperError(
                 "the code was refused (invalid_grant): codes last 5 minutes and work once; "
@@ -194,7 +194,7 @@ def _exchange_from(args: argparse.Namespace, stdin: TextIO) -> CodeExchange:
 def _data_source_id(args: argparse.Namespace) -> tuple[str, str | None]:
     if args.data_source_url:
         try:
-            endpoint = mapping.parse_data_source_url(args.data_source_url.strip())
+            endpoint = api_shape.parse_data_source_url(args.data_source_url.strip())
         except ValueError as error:
             raise HelperError(f"--data-source-url: {error}") from None
         return endpoint.data_source_id, args.data_source_url.strip()

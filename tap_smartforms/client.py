@@ -16,7 +16,7 @@ from datetime import datetime
 
 import requests
 
-from tap_smartforms import mapping, transport
+from tap_smartforms import api_shape, transport
 from tap_smartforms.auth import RefreshTokenAuthenticator
 from tap_smartforms.errors import DataSourceError, quote_server_text
 from tap_smartforms.ratelimit import SlidingWindowLimiter
@@ -51,7 +51,7 @@ class DataSourceClient:
 
     def __init__(
         self,
-        endpoint: mapping.Endpoint,
+        endpoint: api_shape.Endpoint,
         authenticator: RefreshTokenAuthenticator,
         limiter: SlidingWindowLimiter,
         *,
@@ -71,7 +71,7 @@ class DataSourceClient:
         self.limiter = limiter
         self.counters = ClientCounters()
         # What this data source's replies carry, for the end-of-run drift report.
-        self.field_tally = mapping.new_field_tally()
+        self.field_tally = api_shape.new_field_tally()
         self._user_agent = user_agent
         self._logger = logger
         self._session = session or transport.new_session()
@@ -79,12 +79,14 @@ class DataSourceClient:
         self._limits = limits
         self._patience_seconds = patience_seconds
 
-    def fetch_page(self, *, offset: int, limit: int, updated_from: datetime | None) -> mapping.Page:
+    def fetch_page(
+        self, *, offset: int, limit: int, updated_from: datetime | None
+    ) -> api_shape.Page:
         """One page, shaped into records. Retries what is transient.
 
         Raises ``PageTooLarge`` (the caller shrinks the page) or ``DataSourceError``.
         """
-        params = mapping.page_params(
+        params = api_shape.page_params(
             self.endpoint, offset=offset, limit=limit, updated_from=updated_from
         )
         return retry_transient(
@@ -105,7 +107,7 @@ class DataSourceClient:
     def _count_retry(self) -> None:
         self.counters.retries += 1
 
-    def _fetch_once(self, params: list[tuple[str, str]], offset: int, limit: int) -> mapping.Page:
+    def _fetch_once(self, params: list[tuple[str, str]], offset: int, limit: int) -> api_shape.Page:
         try:
             return self._fetch_and_shape(params, offset)
         except ReplyTooLarge as error:
@@ -127,7 +129,7 @@ class DataSourceClient:
                 "cannot be read; report it to the app vendor",
             ) from None
 
-    def _fetch_and_shape(self, params: list[tuple[str, str]], offset: int) -> mapping.Page:
+    def _fetch_and_shape(self, params: list[tuple[str, str]], offset: int) -> api_shape.Page:
         response = self._get(params)
         if response.status_code == 401:
             self._raise_if_gateway_refused(response)
@@ -187,7 +189,7 @@ class DataSourceClient:
                 timeout=(CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS),
             )
 
-    def _shape(self, response: requests.Response, offset: int) -> mapping.Page:
+    def _shape(self, response: requests.Response, offset: int) -> api_shape.Page:
         content_type = response.headers.get("Content-Type")
         if content_type is not None and not _is_json(content_type):
             # A login or error page from a proxy or gateway in front of the API;
@@ -204,8 +206,8 @@ class DataSourceClient:
             raise TransientError(f"the reply body is not complete JSON{_trace(response)}") from None
         repeated_before = self.field_tally.repeated_ids
         try:
-            page = mapping.shape_page(payload, self.data_source_id, self.field_tally)
-        except mapping.PageFormatError as error:
+            page = api_shape.shape_page(payload, self.data_source_id, self.field_tally)
+        except api_shape.PageFormatError as error:
             raise self._failure(
                 response,
                 f"the reply for offset {offset} could not be read: {quote_server_text(error)}",
@@ -221,7 +223,7 @@ class DataSourceClient:
         return page
 
     def _raise_if_gateway_refused(self, response: requests.Response) -> None:
-        detail = mapping.error_text(_json_or_none(response)) or ""
+        detail = api_shape.error_text(_json_or_none(response)) or ""
         if SCOPE_MISMATCH in detail.lower():
             raise self._failure(
                 response,
@@ -231,7 +233,7 @@ class DataSourceClient:
             )
 
     def _failure(self, response: requests.Response, problem: str) -> DataSourceError:
-        detail = mapping.error_text(_json_or_none(response))
+        detail = api_shape.error_text(_json_or_none(response))
         server_says = f"; the server says: {detail}" if detail else ""
         return DataSourceError(self.data_source_id, f"{problem}{server_says}{_trace(response)}")
 

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from tap_smartforms import mapping
+from tap_smartforms import api_shape
 from tap_smartforms import settings as settings_module
 from tap_smartforms.client import DataSourceClient, PageTooLarge
 from tap_smartforms.errors import REDACTOR, DataSourceError
@@ -91,7 +91,7 @@ class Fetched:
     offset: int
     limit: int
     updated_from: datetime | None = None
-    page: mapping.Page | None = None
+    page: api_shape.Page | None = None
     payload: object = None  # the decoded reply, before shaping
     error: str | None = None
     too_large: bool = False  # the error is a 413
@@ -105,7 +105,7 @@ class Fetched:
         return [] if self.page is None else [str(b.record["id"]) for b in self.page.responses]
 
     def asked(self) -> str:
-        since = f" {mapping.UPDATED_FROM_PARAM} {FAR_FUTURE.date()}" if self.updated_from else ""
+        since = f" {api_shape.UPDATED_FROM_PARAM} {FAR_FUTURE.date()}" if self.updated_from else ""
         return f"offset {self.offset} limit {self.limit}{since}"
 
 
@@ -197,7 +197,7 @@ def check_offset(first: Fetched, second: Fetched) -> CheckResult:
 
 
 def check_updated_from(first: Fetched, future: Fetched) -> CheckResult:
-    name = mapping.UPDATED_FROM_PARAM
+    name = api_shape.UPDATED_FROM_PARAM
     if future.page is None:
         return CheckResult(
             name,
@@ -219,7 +219,7 @@ def check_updated_from(first: Fetched, future: Fetched) -> CheckResult:
 
 
 def check_total(first: Fetched) -> CheckResult:
-    name = mapping.TOTAL_FIELD
+    name = api_shape.TOTAL_FIELD
     payload = first.payload
     sent = isinstance(payload, Mapping) and name in payload
     if first.page is not None and first.page.total is not None:
@@ -358,7 +358,9 @@ def timestamp_style(value: object) -> str:
 def check_timestamps(payloads: Sequence[object]) -> CheckResult:
     name = "timestamps"
     styles = Counter(
-        timestamp_style(value) for payload in payloads for value in mapping.raw_timestamps(payload)
+        timestamp_style(value)
+        for payload in payloads
+        for value in api_shape.raw_timestamps(payload)
     )
     if not styles:
         return CheckResult(name, WARN, "cannot tell: no timestamps in the replies")
@@ -399,10 +401,10 @@ def page_checks(fetch: Fetch) -> list[CheckResult]:
         return [check_data(first)]
     second = fetch(1, SMALL_PAGE, None)
     future = fetch(0, SMALL_PAGE, FAR_FUTURE)
-    full = fetch(0, mapping.MAX_PAGE_SIZE, None)
+    full = fetch(0, api_shape.MAX_PAGE_SIZE, None)
     after = None
     if _cap_or_end(full):
-        after = fetch(full.received, mapping.MAX_PAGE_SIZE, None)
+        after = fetch(full.received, api_shape.MAX_PAGE_SIZE, None)
     fetched = [f for f in (first, second, future, full, after) if f is not None]
     return [
         check_data(first),

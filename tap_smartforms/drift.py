@@ -1,12 +1,12 @@
 """API drift: the fields the API sent that we do not map, and assumed ones it never sent.
 
 Much of the API's shape is assumed (``shared/api-contract.md``). A wrong guess must
-not pass unnoticed: ``mapping.py`` keeps every field it does not read in the
+not pass unnoticed: ``api_shape.py`` keeps every field it does not read in the
 ``extra`` column, and tells a ``FieldTally`` which keys each JSON object carried.
 At the end of a run (and in ``tap-smartforms doctor``) the tally says, once per
 data source rather than once per record, which fields the API sent that we do not
 map and which assumed fields never appeared. That report is what a user pastes
-into a bug report, and what tells us how to change ``mapping.py``.
+into a bug report, and what tells us how to change ``api_shape.py``.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
+from typing_extensions import override
+
 
 class DataSourceError(Exception):
     """Ends the sync of one data source; the others carry on.
@@ -50,6 +52,7 @@ class SecretRedactor(logging.Filter):
             text = text.replace(secret, "***")
         return text
 
+    @override
     def filter(self, record: logging.LogRecord) -> bool:
         if self._secrets:
             message = record.getMessage()

@@ -4,7 +4,7 @@ The API pages by ``limit``/``offset`` [offset assumed]. The SDK's ``OffsetPagina
 advances on the raw ``requests.Response``; we decide on the page already parsed
 (one parse per page), must end on a short page when ``total``/``offset``/``limit``
 are missing, must shrink the page after a 413, and must survive edits made while
-we page. So the decision lives here, for the page loop in ``streams.py`` to drive.
+we page. So the decision lives here, for the page loop in ``page_loop.py`` to drive.
 
 Edits during a sync: a response deleted before our offset moves every later one a
 place forward, so plain offset paging would skip one. Each page after the first
@@ -34,9 +34,9 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
+from tap_smartforms.api_shape import Page, ResponseBundle
 from tap_smartforms.client import PageTooLarge
 from tap_smartforms.errors import DataSourceError
-from tap_smartforms.mapping import Page, ResponseBundle
 
 # Responses each page after the first re-reads from the end of the one before.
 OVERLAP = 1

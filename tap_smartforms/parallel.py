@@ -19,8 +19,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from tap_smartforms.api_shape import Page
 from tap_smartforms.errors import DataSourceError, quote_server_text
-from tap_smartforms.mapping import Page
 
 logger = logging.getLogger(__name__)
 

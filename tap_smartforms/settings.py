@@ -19,12 +19,12 @@ import jsonschema
 from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
-from tap_smartforms import mapping, retry, token_store, transport
+from tap_smartforms import api_shape, retry, token_store, transport
 from tap_smartforms.errors import token_text_problem
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
 DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"  # noqa: S105 - a URL, not a secret
-DEFAULT_PAGE_SIZE = mapping.MAX_PAGE_SIZE
+DEFAULT_PAGE_SIZE = api_shape.MAX_PAGE_SIZE
 DEFAULT_REQUESTS_PER_MINUTE = 100  # the API's documented limit per token
 # Each data source has its own token, so its own request budget: parallelism costs
 # the API nothing. Eight keeps a nightly run of 100 forms latency-bound without
@@ -200,7 +200,7 @@ _MAX_SHOWN_KEY_LENGTH = 40
 class DataSourceSettings:
     """One configured data source, with its credentials resolved."""
 
-    endpoint: mapping.Endpoint
+    endpoint: api_shape.Endpoint
     refresh_token: str | None  # None: the token store holds this data source's chain
     client_id: str
     client_secret: str
@@ -260,7 +260,7 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         "page_size",
         default=DEFAULT_PAGE_SIZE,
         low=1,
-        high=mapping.MAX_PAGE_SIZE,
+        high=api_shape.MAX_PAGE_SIZE,
         problems=problems,
     )
     per_minute = _bounded_int(
@@ -440,7 +440,7 @@ def _data_sources(
             problems.append(f"{where}.url: {url_trouble}")
             continue
         try:
-            endpoint = mapping.parse_data_source_url(url.strip())
+            endpoint = api_shape.parse_data_source_url(url.strip())
         except ValueError as error:
             problems.append(f"{where}.url: {error}; copy the whole URL from the Data Source modal")
             continue
@@ -492,7 +492,7 @@ def _data_sources(
 def _entry_label(index: int, entry: Mapping[str, Any]) -> str:
     """``data_sources[2] (data source ds-7): `` when its URL names one, for messages."""
     try:
-        data_source_id = mapping.parse_data_source_url(str(entry.get("url", "")).strip())
+        data_source_id = api_shape.parse_data_source_url(str(entry.get("url", "")).strip())
     except ValueError:
         return f"data_sources[{index}]: "
     return f"data_sources[{index}] (data source {data_source_id.data_source_id}): "

@@ -6,39 +6,31 @@ import atexit
 import datetime
 import logging
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
 from functools import cached_property
-from types import FrameType
 
 import requests
-from singer_sdk import Stream, Tap
+from singer_sdk import Stream
 from singer_sdk.contrib.msgspec import MsgSpecWriter
-from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
 
 from tap_smartforms import settings as settings_module
 from tap_smartforms import transport
 from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.client import DataSourceClient
 from tap_smartforms.errors import REDACTOR, install_redactor
+from tap_smartforms.output import PageWriter
+from tap_smartforms.page_loop import SyncRun
 from tap_smartforms.ratelimit import SlidingWindowLimiter
 from tap_smartforms.refresh_gate import REFRESH_GATE, STOP_WAIT_SECONDS, stop_refreshes
 from tap_smartforms.report import RunReport
+from tap_smartforms.sdk_bridge import BridgedTap, silence_unsorted_stream_warning
 from tap_smartforms.settings import TapSettings
-from tap_smartforms.streams import STREAM_TYPES, PageWriter
+from tap_smartforms.streams import all_streams
 from tap_smartforms.token_store import EntryKey, RefreshTokenSource, TokenStore, open_store
 
 
-@dataclass
-class SyncRun:
-    """What one run shares across streams: a client (and so one authenticator,
-    one request budget) per data source, the page writer and the report."""
-
-    clients: dict[str, DataSourceClient]
-    pages: PageWriter
-    report: RunReport
-
-
-class TapSmartForms(Tap):
+class TapSmartForms(BridgedTap):
     """Smart Forms for Jira responses: forms, questions, responses, answers, attachments."""
 
     name = "tap-smartforms"
@@ -52,20 +44,13 @@ class TapSmartForms(Tap):
         self.sync_started_at = datetime.datetime.now(datetime.timezone.utc)
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # Replaces the SDK's JSON-schema validation, whose messages quote values
-        # (secrets included); ours name the entry and setting only.
-        errors = settings_module.validate(self.config)
-        if errors and raise_errors:
-            raise ConfigValidationError(
-                f"{self.name}: invalid config: {errors[0]}", errors=errors, schema={}
-            )
-        for error in errors:
-            self.logger.warning("Config: %s", error)
-        return errors
+    @override
+    def config_problems(self) -> list[str]:
+        return settings_module.validate(self.config)
 
+    @override
     def discover_streams(self) -> list[Stream]:
-        return [stream_type(self) for stream_type in STREAM_TYPES]
+        return all_streams(self, services=self)
 
     @cached_property
     def settings(self) -> TapSettings:
@@ -77,6 +62,7 @@ class TapSmartForms(Tap):
     @cached_property
     def run(self) -> SyncRun:
         return SyncRun(
+            streams=self.streams,
             clients={
                 source.data_source_id: self._client_for(source)
                 for source in self.settings.data_sources
@@ -85,6 +71,7 @@ class TapSmartForms(Tap):
             # loop, see ResponsesStream.get_batch_config; forms does not).
             pages=PageWriter(self.streams, self.streams["forms"].get_batch_config(self.config)),
             report=RunReport(self.logger),
+            logger=self.logger,
         )
 
     @cached_property
@@ -100,12 +87,11 @@ class TapSmartForms(Tap):
             logger=self.logger,
         )
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        # The SDK's handler writes STATE and raises SystemExit(0) in the main thread;
-        # it is kept, and first the workers are told to start no new refresh (the
-        # wait for those in flight happens in sync_all's finally, or at exit).
+    @override
+    def on_termination_signal(self) -> None:
+        # The workers start no new refresh; the wait for those in flight happens in
+        # around_sync_all's finally, or at exit.
         REFRESH_GATE.close(wait_seconds=0)
-        super()._handle_termination(signum, frame)
 
     def _stop_refreshes(self) -> None:
         if in_flight := REFRESH_GATE.in_flight:
@@ -120,15 +106,15 @@ class TapSmartForms(Tap):
                 STOP_WAIT_SECONDS,
             )
 
-    def sync_all(self) -> None:  # type: ignore[misc]
-        # Overridden (the SDK marks it final for typing only) to end every run with
-        # a per-data-source summary and a non-zero exit when any data source failed.
-        # The final STATE has already been written by then, so healthy data sources
-        # keep their progress.
+    @override
+    def around_sync_all(self, sync_all: Callable[[], None]) -> None:
+        # Ends every run with a per-data-source summary and a non-zero exit when any
+        # data source failed. The final STATE has already been written by then, so
+        # healthy data sources keep their progress.
         install_redactor((self.logger,))
-        _silence_unsorted_stream_warning()
+        silence_unsorted_stream_warning()
         try:
-            super().sync_all()
+            sync_all()
         finally:
             # Every way out of a sync passes here, SIGTERM and SIGINT included (the
             # SDK's handler raises SystemExit in this thread): no exit mid-refresh.
@@ -146,23 +132,6 @@ class TapSmartForms(Tap):
                 len(self.run.report.sources),
             )
             sys.exit(1)
-
-
-class _UnsortedStreamWarningFilter(logging.Filter):
-    """Drops the SDK's "Stream is assumed to be unsorted, progress is not resumable if
-    interrupted", logged for every data source on every run. It is by design, not
-    news: the API sorts by createdAt, so ``responses`` keeps progress markers and
-    promotes each data source's bookmark once all its pages are in (README, "How a
-    sync works"); an interrupted run re-reads from the last complete bookmark."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("Stream is assumed to be unsorted")
-
-
-def _silence_unsorted_stream_warning() -> None:
-    sdk_logger = logging.getLogger("singer_sdk")  # the logger singer_sdk.helpers._state uses
-    if not any(isinstance(f, _UnsortedStreamWarningFilter) for f in sdk_logger.filters):
-        sdk_logger.addFilter(_UnsortedStreamWarningFilter())
 
 
 def build_client(

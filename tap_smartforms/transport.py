@@ -37,6 +37,7 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from typing_extensions import override
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager, ProxyManager
@@ -208,10 +209,12 @@ def _attach_to_watch(connection: HTTPConnection) -> None:
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    @override
     def connect(self) -> None:
         super().connect()
         _attach_to_watch(self)  # cut at once if the deadline passed while connecting
 
+    @override
     def request(self, *args: Any, **kwargs: Any) -> None:
         # Every request, also on a kept-alive connection that connects no more.
         _attach_to_watch(self)
@@ -219,10 +222,12 @@ class _WatchedHTTPConnection(HTTPConnection):
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    @override
     def connect(self) -> None:
         super().connect()
         _attach_to_watch(self)
 
+    @override
     def request(self, *args: Any, **kwargs: Any) -> None:
         _attach_to_watch(self)
         super().request(*args, **kwargs)
@@ -240,10 +245,12 @@ _WATCHED_POOLS = {"http": _WatchedHTTPConnectionPool, "https": _WatchedHTTPSConn
 
 
 class _WatchedAdapter(HTTPAdapter):
+    @override
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self._watch_pools(self.poolmanager)
 
+    @override
     def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
         manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
         if isinstance(manager, ProxyManager):  # not SOCKS: see the module docstring

@@ -17,10 +17,10 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
+from tap_smartforms.api_shape import parse_data_source_url
 from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.client import DataSourceClient, PageTooLarge
 from tap_smartforms.errors import DataSourceError
-from tap_smartforms.mapping import parse_data_source_url
 from tap_smartforms.ratelimit import SlidingWindowLimiter
 from tap_smartforms.retry import MAX_RETRY_AFTER_SECONDS, MAX_TRIES
 from tap_smartforms.transport import DEFAULT_LIMITS, ReplyLimits

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from tap_smartforms import doctor
+from tap_smartforms.api_shape import shape_page
 from tap_smartforms.doctor import FAIL, OK, WARN, CheckResult, Fetched, SourceReport
 from tap_smartforms.errors import REDACTOR, DataSourceError
-from tap_smartforms.mapping import shape_page
 from tap_smartforms.token_store import EntryKey, TokenStore
 
 DAY = datetime.timedelta(days=1)

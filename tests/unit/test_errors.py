@@ -10,9 +10,9 @@ import pytest
 import requests
 from requests.adapters import BaseAdapter
 
+from tap_smartforms.api_shape import error_text
 from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.errors import REDACTOR, SERVER_TEXT_LIMIT, DataSourceError, quote_server_text
-from tap_smartforms.mapping import error_text
 
 TOKEN_URL = "https://auth.example.com/oauth/token"
 

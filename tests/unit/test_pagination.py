@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import pytest
 
+from tap_smartforms.api_shape import Page, ResponseBundle
 from tap_smartforms.client import PageTooLarge
 from tap_smartforms.errors import DataSourceError
-from tap_smartforms.mapping import Page, ResponseBundle
 from tap_smartforms.pagination import STALL_SLACK, OffsetPager, iter_pages
 
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tap_smartforms.mapping import Page, ResponseBundle
+from tap_smartforms.api_shape import Page, ResponseBundle
 from tap_smartforms.pagination import OffsetPager, iter_pages
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 
+from tap_smartforms.api_shape import Page
 from tap_smartforms.errors import DataSourceError
-from tap_smartforms.mapping import Page
 from tap_smartforms.parallel import (
     PageFetched,
     SourceFailed,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tap_smartforms.mapping import Page, PageFormatError, new_field_tally, shape_page
+from tap_smartforms.api_shape import Page, PageFormatError, new_field_tally, shape_page
 from tests.emulator import COLUMNS, FormSpec
 from tests.emulator.data import DataSource
 
