@@ -21,13 +21,21 @@
     {%- for question in questions -%}
         {%- set base = smartforms.smartforms_snake_name(question[1]) -%}
         {%- if base == '' -%}
-            {%- set base = smartforms.smartforms_snake_name('q_' ~ question[0]) -%}
+            {%- set base = smartforms.smartforms_snake_name(question[0]) -%}
+            {%- if not base.startswith('q_') -%}{%- set base = ('q_' ~ base).rstrip('_') -%}{%- endif -%}
         {%- endif -%}
         {%- set name = smartforms.smartforms_unique_name(base, used) -%}
         {%- do used.append(name) -%}
         {%- do names.append(name) -%}
     {%- endfor -%}
     {{- return(names) -}}
+{%- endmacro %}
+
+
+{#- dbt run-operation smartforms_print_column_names --args '{questions: [[id, label], ...]}'
+    prints the names as a JSON list: how the rules can be tried (and are tested). -#}
+{% macro smartforms_print_column_names(questions, taken=[]) -%}
+    {%- do print(tojson(smartforms.smartforms_column_names(questions, taken))) -%}
 {%- endmacro %}
 
 
