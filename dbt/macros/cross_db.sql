@@ -132,6 +132,24 @@
 {%- endmacro %}
 
 
+{#- An SQL array column -> one JSON array. -#}
+{% macro smartforms_array_to_json(expr) -%}
+    {{ return(adapter.dispatch('smartforms_array_to_json', 'smartforms')(expr)) }}
+{%- endmacro %}
+
+{% macro default__smartforms_array_to_json(expr) -%}
+    to_jsonb({{ expr }})
+{%- endmacro %}
+
+{% macro duckdb__smartforms_array_to_json(expr) -%}
+    to_json({{ expr }})
+{%- endmacro %}
+
+{% macro snowflake__smartforms_array_to_json(expr) -%}
+    {{ expr }}
+{%- endmacro %}
+
+
 {#- Text values joined with ", " in a fixed order. -#}
 {% macro smartforms_string_agg(expr, order_by) -%}
     {{ return(adapter.dispatch('smartforms_string_agg', 'smartforms')(expr, order_by)) }}

@@ -77,6 +77,8 @@ where _smartforms_rank = 1
         {%- elif kind == 'boolean' -%}cast({{ column }} as {{ dbt.type_boolean() }})
         {%- elif kind == 'json' -%}
             {%- if 'json' in (data_type | lower) or 'variant' in (data_type | lower) -%}{{ column }}
+            {#- target-postgres loads a list as an SQL array (jsonb[]): one JSON array instead. -#}
+            {%- elif 'array' in (data_type | lower) or '[]' in data_type -%}{{ smartforms.smartforms_array_to_json(column) }}
             {%- else -%}{{ smartforms.smartforms_parse_json(column) }}{%- endif -%}
         {%- endif -%}
     {%- endif -%}
