@@ -67,7 +67,20 @@
 
 
 {% macro smartforms_wide_form(form_id) -%}
-    {%- set columns = smartforms.smartforms_wide_columns(form_id) -%}
+    {{ smartforms.smartforms_wide_form_sql(form_id, smartforms.smartforms_wide_columns(form_id)) }}
+{%- endmacro %}
+
+
+{#- dbt run-operation smartforms_print_wide_sql --args '{form_id: f, columns: [{question_id: q1,
+    column: budget, type: number}, ...]}' prints the SQL of a wide model for those columns,
+    without reading the warehouse: how the SQL is checked for a warehouse that cannot be
+    reached (Snowflake in the tests). -#}
+{% macro smartforms_print_wide_sql(form_id, columns) -%}
+    {%- do print(smartforms.smartforms_wide_form_sql(form_id, columns)) -%}
+{%- endmacro %}
+
+
+{% macro smartforms_wide_form_sql(form_id, columns) -%}
     {%- set form = smartforms.smartforms_literal(form_id) %}
 with responses as (
     select * from {{ ref('stg_smartforms__responses') }}
