@@ -59,6 +59,10 @@ class FormSpec:
     answers_per_response: int | None = None
     messy: bool = True
     seed: int = 0
+    question_labels: tuple[str, ...] | None = None
+    """Labels of a messy form's questions, in order (repeated when there are more
+    questions than labels), in place of the vocabulary's: for forms whose labels
+    are the point (duplicates, empty, every script)."""
 
     def __post_init__(self) -> None:
         if self.responses < 0:
@@ -222,11 +226,10 @@ class FormGenerator:
         qtype = QUESTION_TYPES[position % len(QUESTION_TYPES)]
         if position == len(QUESTION_TYPES):
             qtype = "paragraph"
-        question = {
-            "id": self._question_id(),
-            "label": rng.choice(vocab.QUESTION_LABELS[qtype]),
-            "type": qtype,
-        }
+        label = rng.choice(vocab.QUESTION_LABELS[qtype])
+        if self.spec.question_labels:
+            label = self.spec.question_labels[position % len(self.spec.question_labels)]
+        question = {"id": self._question_id(), "label": label, "type": qtype}
         if rng.random() < 0.7:
             question["required"] = rng.random() < 0.5
         if qtype in CHOICE_TYPES:
