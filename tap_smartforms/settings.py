@@ -19,7 +19,7 @@ import jsonschema
 from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
-from tap_smartforms import api_shape, retry, token_store, transport
+from tap_smartforms import api_shape, retry, transport
 from tap_smartforms.errors import token_text_problem
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
@@ -341,13 +341,6 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         store_path = None
 
     sources = _data_sources(config, problems)
-    for where, source in sources:
-        if (
-            source.refresh_token is None
-            and isinstance(token_url, str)
-            and (problem := _missing_token_problem(source, token_url, store_path))
-        ):
-            problems.append(f"{where}: {problem}")
     if problems:
         # Two checks may find the same fault (the SDK schema and ours): say it once.
         raise SettingsError(list(dict.fromkeys(problems)))
@@ -399,23 +392,6 @@ def _batch_problems(batch_config: Any) -> list[str]:
     return problems
 
 
-def _missing_token_problem(
-    source: DataSourceSettings, token_url: str, configured_store: str | None
-) -> str | None:
-    """Why a data source without refresh_token cannot run (None: the store has its chain)."""
-    store = token_store.open_store(configured_store)
-    key = token_store.EntryKey(token_url, source.client_id, source.data_source_id)
-    try:
-        if store.find(key) is not None:
-            return None
-    except token_store.TokenStoreError as error:
-        return f"refresh_token is missing and {error}"
-    return (
-        f"refresh_token is missing and the token store {store.path} has none for it; "
-        "set it, or run tap-smartforms-auth"
-    )
-
-
 def _data_sources(
     config: Mapping[str, Any], problems: list[str]
 ) -> list[tuple[str, DataSourceSettings]]:
@@ -456,8 +432,9 @@ def _data_sources(
             name: entry.get(name) or (config.get(name) if name != "refresh_token" else None)
             for name in ("refresh_token", "client_id", "client_secret")
         }
-        # A missing refresh_token is looked up in the token store once the whole
-        # config is known (parse): tap-smartforms-auth may have put it there.
+        # A missing refresh_token is not a config problem: tap-smartforms-auth may have
+        # stored it. The first refresh looks it up (token_store.RefreshTokenSource.pick)
+        # and fails this data source alone when no store holds it.
         refresh_token = credentials.pop("refresh_token")
         missing = [
             name for name, value in credentials.items() if not isinstance(value, str) or not value
