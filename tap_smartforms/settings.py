@@ -1,8 +1,18 @@
 """Settings: the JSON schema users see, and validation that says what to fix.
 
+``CONFIG_SCHEMA`` is the one declaration of every setting: its type, bounds
+(``minimum``/``maximum``) and default. ``--about``, Meltano and the README show it,
+and ``parse`` reads each setting's default and bounds from it, so none is stated twice.
+
 The SDK's own validation prints the offending values, which would put client
 secrets and refresh tokens in the log; ``validate`` names the entry and the
 setting instead, never the value.
+
+Why the SDK's ``th.PropertiesList`` and not msgspec Structs: msgspec stops at the
+first error (users are told every problem at once), its messages would need
+rewriting setting by setting anyway ("Expected `int` >= 1 - at `$.page_size`"), and
+its JSON schema has no ``secret`` flag and nests optional types in ``anyOf``, so
+``--about`` and Meltano would lose which settings are secrets and their kinds.
 """
 
 from __future__ import annotations
@@ -19,23 +29,12 @@ import jsonschema
 from singer_sdk import typing as th
 from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
-from tap_smartforms import api_shape, retry, token_store, transport
+from tap_smartforms import api_shape, retry, transport
 from tap_smartforms.errors import token_text_problem
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
 
 DEFAULT_TOKEN_URL = "https://auth.atlassian.com/oauth/token"  # noqa: S105 - a URL, not a secret
-DEFAULT_PAGE_SIZE = api_shape.MAX_PAGE_SIZE
-DEFAULT_REQUESTS_PER_MINUTE = 100  # the API's documented limit per token
-# Each data source has its own token, so its own request budget: parallelism costs
-# the API nothing. Eight keeps a nightly run of 100 forms latency-bound without
-# holding many pages in memory at once.
-DEFAULT_PARALLEL_DATA_SOURCES = 8
-MAX_PARALLEL_DATA_SOURCES = 64
-# Days of notice before a token chain runs out (token_store.StoredChain.expiry_warning).
-DEFAULT_TOKEN_EXPIRY_WARNING_DAYS = 10
-DEFAULT_REQUEST_TIMEOUT_SECONDS = int(transport.DEFAULT_DEADLINE_SECONDS)
-DEFAULT_MAX_RETRY_SECONDS = int(retry.MAX_TOTAL_SECONDS)
-MAX_SECONDS_SETTING = 3600
+_MAX_SECONDS_SETTING = 3600
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -103,46 +102,50 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "token_expiry_warning_days",
-        th.IntegerType,
-        default=DEFAULT_TOKEN_EXPIRY_WARNING_DAYS,
+        th.IntegerType(minimum=0, maximum=365),
+        # Read by token_store.StoredChain.expiry_warning.
+        default=10,
         title="Token expiry warning days",
         description="Warn this many days before a data source's authorization runs out "
         "(90 days unused, 365 days after the first consent).",
     ),
     th.Property(
         "page_size",
-        th.IntegerType,
-        default=DEFAULT_PAGE_SIZE,
+        th.IntegerType(minimum=1, maximum=api_shape.MAX_PAGE_SIZE),
+        default=api_shape.MAX_PAGE_SIZE,
         title="Page size",
         description="Responses per request, 1-500.",
     ),
     th.Property(
         "requests_per_minute",
-        th.IntegerType,
-        default=DEFAULT_REQUESTS_PER_MINUTE,
+        th.IntegerType(minimum=1, maximum=100_000),
+        default=100,  # the API's documented limit per token
         title="Requests per minute",
         description="Request budget per token (the API allows 100).",
     ),
     th.Property(
         "parallel_data_sources",
-        th.IntegerType,
-        default=DEFAULT_PARALLEL_DATA_SOURCES,
+        th.IntegerType(minimum=1, maximum=64),
+        # Each data source has its own token, so its own request budget: parallelism
+        # costs the API nothing. Eight keeps a nightly run of 100 forms latency-bound
+        # without holding many pages in memory at once.
+        default=8,
         title="Parallel data sources",
         description="Data sources fetched at the same time, 1-64 (each has its own token "
         "and request budget).",
     ),
     th.Property(
         "request_timeout_seconds",
-        th.IntegerType,
-        default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
+        th.IntegerType(minimum=1, maximum=_MAX_SECONDS_SETTING),
+        default=int(transport.DEFAULT_DEADLINE_SECONDS),
         title="Request timeout seconds",
         description="The most one request may take, reply headers and body together, "
         "1-3600; a slower reply is abandoned and retried.",
     ),
     th.Property(
         "max_retry_seconds",
-        th.IntegerType,
-        default=DEFAULT_MAX_RETRY_SECONDS,
+        th.IntegerType(minimum=1, maximum=_MAX_SECONDS_SETTING),
+        default=int(retry.MAX_TOTAL_SECONDS),
         title="Max retry seconds",
         description="How long one request is retried (rate limits, server errors, broken "
         "or late replies) before its data source fails, 1-3600.",
@@ -170,7 +173,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "reconcile_every_days",
-        th.IntegerType,
+        th.IntegerType(minimum=1, maximum=3650),
         title="Reconcile every days",
         description="Reconcile as full_refresh_responses does when the last reconcile "
         "(kept in the state) is this many days old or more, 1-3650 (default: never).",
@@ -218,13 +221,13 @@ class TapSettings:
     page_size: int
     requests_per_minute: int
     token_store_path: str | None
-    parallel_data_sources: int = DEFAULT_PARALLEL_DATA_SOURCES
-    token_expiry_warning_days: int = DEFAULT_TOKEN_EXPIRY_WARNING_DAYS
-    request_timeout_seconds: int = DEFAULT_REQUEST_TIMEOUT_SECONDS
-    max_retry_seconds: int = DEFAULT_MAX_RETRY_SECONDS
-    emit_activate_version_messages: bool = False
-    full_refresh_responses: bool = False
-    reconcile_every_days: int | None = None
+    parallel_data_sources: int
+    token_expiry_warning_days: int
+    request_timeout_seconds: int
+    max_retry_seconds: int
+    emit_activate_version_messages: bool
+    full_refresh_responses: bool
+    reconcile_every_days: int | None
 
 
 class SettingsError(ValueError):
@@ -255,47 +258,12 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
     elif url_trouble := url_problem(token_url):
         problems.append(f"oauth_token_url: {url_trouble}")
 
-    page_size = _bounded_int(
-        config,
-        "page_size",
-        default=DEFAULT_PAGE_SIZE,
-        low=1,
-        high=api_shape.MAX_PAGE_SIZE,
-        problems=problems,
-    )
-    per_minute = _bounded_int(
-        config,
-        "requests_per_minute",
-        default=DEFAULT_REQUESTS_PER_MINUTE,
-        low=1,
-        high=100_000,
-        problems=problems,
-    )
-    parallel = _bounded_int(
-        config,
-        "parallel_data_sources",
-        default=DEFAULT_PARALLEL_DATA_SOURCES,
-        low=1,
-        high=MAX_PARALLEL_DATA_SOURCES,
-        problems=problems,
-    )
-
-    request_timeout = _bounded_int(
-        config,
-        "request_timeout_seconds",
-        default=DEFAULT_REQUEST_TIMEOUT_SECONDS,
-        low=1,
-        high=MAX_SECONDS_SETTING,
-        problems=problems,
-    )
-    max_retry = _bounded_int(
-        config,
-        "max_retry_seconds",
-        default=DEFAULT_MAX_RETRY_SECONDS,
-        low=1,
-        high=MAX_SECONDS_SETTING,
-        problems=problems,
-    )
+    page_size = _whole_number(config, "page_size", problems)
+    requests_per_minute = _whole_number(config, "requests_per_minute", problems)
+    parallel = _whole_number(config, "parallel_data_sources", problems)
+    warning_days = _whole_number(config, "token_expiry_warning_days", problems)
+    request_timeout = _whole_number(config, "request_timeout_seconds", problems)
+    max_retry = _whole_number(config, "max_retry_seconds", problems)
 
     start_date = None
     raw_start = config.get("start_date")
@@ -305,22 +273,9 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         except TimestampError:
             problems.append("start_date: must be an ISO-8601 date-time, e.g. 2026-01-01T00:00:00Z")
 
-    warning_days = _bounded_int(
-        config,
-        "token_expiry_warning_days",
-        default=DEFAULT_TOKEN_EXPIRY_WARNING_DAYS,
-        low=0,
-        high=365,
-        problems=problems,
-    )
-
     activate_forms = _boolean(config, "emit_activate_version_messages", problems)
     full_refresh = _boolean(config, "full_refresh_responses", problems)
-    reconcile_days: int | None = None
-    if config.get("reconcile_every_days") not in (None, ""):
-        reconcile_days = _bounded_int(
-            config, "reconcile_every_days", default=0, low=1, high=3650, problems=problems
-        )
+    reconcile_days = _optional_whole_number(config, "reconcile_every_days", problems)
     if config.get("batch_config"):
         if not any(problem.startswith("batch_config") for problem in problems):
             # Only once the SDK's schema is satisfied: one line per problem.
@@ -341,13 +296,6 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         store_path = None
 
     sources = _data_sources(config, problems)
-    for where, source in sources:
-        if (
-            source.refresh_token is None
-            and isinstance(token_url, str)
-            and (problem := _missing_token_problem(source, token_url, store_path))
-        ):
-            problems.append(f"{where}: {problem}")
     if problems:
         # Two checks may find the same fault (the SDK schema and ours): say it once.
         raise SettingsError(list(dict.fromkeys(problems)))
@@ -356,7 +304,7 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         oauth_token_url=token_url,
         start_date=start_date,
         page_size=page_size,
-        requests_per_minute=per_minute,
+        requests_per_minute=requests_per_minute,
         token_store_path=store_path or None,
         parallel_data_sources=parallel,
         token_expiry_warning_days=warning_days,
@@ -369,14 +317,15 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
 
 
 def _boolean(config: Mapping[str, Any], name: str, problems: list[str]) -> bool:
+    default = bool(CONFIG_SCHEMA["properties"][name].get("default", False))
     value = config.get(name)
     if value in (None, ""):
-        return False
+        return default
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
     if not isinstance(value, bool):
         problems.append(f"{name}: must be true or false")
-        return False
+        return default
     return value
 
 
@@ -397,23 +346,6 @@ def _batch_problems(batch_config: Any) -> list[str]:
     if storage is None or (isinstance(storage, Mapping) and "root" not in storage):
         problems.append("batch_config.storage.root: required, e.g. file:///var/batches")
     return problems
-
-
-def _missing_token_problem(
-    source: DataSourceSettings, token_url: str, configured_store: str | None
-) -> str | None:
-    """Why a data source without refresh_token cannot run (None: the store has its chain)."""
-    store = token_store.open_store(configured_store)
-    key = token_store.EntryKey(token_url, source.client_id, source.data_source_id)
-    try:
-        if store.find(key) is not None:
-            return None
-    except token_store.TokenStoreError as error:
-        return f"refresh_token is missing and {error}"
-    return (
-        f"refresh_token is missing and the token store {store.path} has none for it; "
-        "set it, or run tap-smartforms-auth"
-    )
 
 
 def _data_sources(
@@ -456,8 +388,9 @@ def _data_sources(
             name: entry.get(name) or (config.get(name) if name != "refresh_token" else None)
             for name in ("refresh_token", "client_id", "client_secret")
         }
-        # A missing refresh_token is looked up in the token store once the whole
-        # config is known (parse): tap-smartforms-auth may have put it there.
+        # A missing refresh_token is not a config problem: tap-smartforms-auth may have
+        # stored it. The first refresh looks it up (token_store.RefreshTokenSource.pick)
+        # and fails this data source alone when no store holds it.
         refresh_token = credentials.pop("refresh_token")
         missing = [
             name for name, value in credentials.items() if not isinstance(value, str) or not value
@@ -594,15 +527,23 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _bounded_int(
-    config: Mapping[str, Any], name: str, *, default: int, low: int, high: int, problems: list[str]
-) -> int:
+def _whole_number(config: Mapping[str, Any], name: str, problems: list[str]) -> int:
+    """The setting, or its schema default when unset or wrong (the problem is listed)."""
+    value = _optional_whole_number(config, name, problems)
+    default: int = CONFIG_SCHEMA["properties"][name]["default"]
+    return default if value is None else value
+
+
+def _optional_whole_number(config: Mapping[str, Any], name: str, problems: list[str]) -> int | None:
+    """The setting within its schema's bounds; None when unset or wrong (listed)."""
+    schema = CONFIG_SCHEMA["properties"][name]
+    low, high = schema["minimum"], schema["maximum"]
     value = config.get(name)
-    if value is None:
-        return default
+    if value in (None, ""):
+        return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         problems.append(f"{name}: must be a whole number from {low} to {high}")
-        return default
+        return None
     return value

@@ -21,6 +21,24 @@ Precedence between the config and the store (``RefreshTokenSource.pick``): the
 stored chain wins while it descends from the configured refresh token (its origin,
 or an origin it replaced); a refresh token the store has never seen means the user
 authorized again, so the config wins and its first rotation restarts the entry.
+
+Libraries considered, and why this module does without them:
+
+- ``filelock`` (4.3.1) opens its lock file with O_NOFOLLOW, but gives no handle on
+  the descriptor it locks, so the lock file's owner and mode cannot be checked on
+  the file actually locked (a check by path beforehand races with a swap), and it
+  may fall back to a soft lock on its own. It would save ``_acquire``/``_try_lock``
+  but not the thread lock or the checks, and it would be a new runtime dependency.
+- ``platformdirs`` (4.14): ``user_state_dir("tap-smartforms", appauthor=False)`` gives
+  the same folder on Linux and macOS, but on Windows it ignores XDG_STATE_HOME (which
+  ``default_store_path`` honours first everywhere) and asks the shell for the folder
+  rather than reading LOCALAPPDATA. A store that moves between versions strands its
+  chain, and the saving is a few lines plus a dependency.
+- msgspec for the file: decoding the whole document into Structs would make one
+  damaged entry fail every data source; here an entry is only checked when its own
+  data source reads it, and the message names that data source. Decoding entry by
+  entry (``msgspec.convert``) would keep that and could replace ``_chain`` and its
+  helpers; not done yet (see the commit that added this note).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tap_smartforms.settings import CONFIG_SCHEMA
 from tests.conftest import (
     REPO_ROOT,
     TAP_TIMEOUT_SECONDS,
@@ -107,3 +108,41 @@ def test_the_helper_walkthrough_runs_as_written(tmp_path):
     ]
     assert "using the stored refresh token" in (demo / "run.log").read_text()
     assert_no_secrets([stdout, stderr], config_secrets(emulator_config))
+
+
+def _configuration_table() -> dict[str, tuple[str, str]]:
+    """The README's Configuration table: each top-level setting's type and default."""
+    text = README.read_text(encoding="utf-8")
+    section = text[text.index("## Configuration") :]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines()[2:]:
+        if not line.startswith("| `"):
+            if rows:
+                break
+            continue
+        name, kind, _required, default = (cell.strip() for cell in line.split("|")[1:5])
+        rows[name.strip("`")] = (kind, default)
+    return rows
+
+
+def _as_written(default: object) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, str):
+        return f"`{default}`"
+    return str(default)
+
+
+def test_readme_configuration_table_states_the_defaults_and_bounds_of_settings_py():
+    table = _configuration_table()
+
+    for name, schema in CONFIG_SCHEMA["properties"].items():
+        kind, default = table[name]
+        if "default" in schema:
+            assert default == _as_written(schema["default"]), name
+        else:
+            # A prose default ("never", "see Tokens"), never a value the code lacks.
+            assert not default.isdigit(), name
+            assert default not in ("true", "false"), name
+        if "minimum" in schema:
+            assert kind == f"integer {schema['minimum']}\N{EN DASH}{schema['maximum']}", name

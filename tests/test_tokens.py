@@ -198,6 +198,24 @@ def test_a_revoked_chain_fails_alone_and_clearly(emulator, run_tap):
     assert "Traceback" not in run.stderr
 
 
+def test_a_data_source_without_a_refresh_token_anywhere_fails_alone(emulator, run_tap):
+    emu = emulator([FormSpec(responses=10, seed=31), FormSpec(responses=12, seed=32)])
+    tokenless, healthy = emu.data_source_ids
+    config = emu.tap_config()
+    del config["data_sources"][0]["refresh_token"]
+
+    run = run_tap(config)
+
+    assert run.returncode == 1
+    (line,) = [line for line in run.error_lines if f"data source {tokenless}:" in line]
+    assert "holds no refresh token for it" in line
+    assert "tap-smartforms-auth" in line
+    assert {r["id"] for r in run.records("responses")} == {
+        r["id"] for r in emu.truth()["responses"] if r["data_source_id"] == healthy
+    }
+    assert "Traceback" not in run.stderr
+
+
 def test_a_wrong_client_secret_and_a_disabled_rest_api_each_fail_alone(emulator, run_tap):
     emu = emulator([FormSpec(responses=5, seed=30 + n) for n in range(3)])
     wrong_client, no_rest_api, healthy = emu.data_source_ids

@@ -10,7 +10,13 @@ import pytest
 from tap_smartforms import auth_helper
 from tap_smartforms.auth_helper import HelperError, parse_ready_made_command
 from tap_smartforms.settings import validate
-from tap_smartforms.token_store import EntryKey, TokenStore, fingerprint
+from tap_smartforms.token_store import (
+    EntryKey,
+    RefreshTokenSource,
+    TokenStore,
+    TokenStoreError,
+    fingerprint,
+)
 from tests.emulator import Emulator, FormSpec
 
 BODY = {
@@ -117,7 +123,7 @@ def test_after_the_helper_a_data_source_needs_no_refresh_token_in_the_config(emu
     store_path = tmp_path / "tokens.json"
     config = emu.tap_config(token_store_path=str(store_path))
     del config["data_sources"][0]["refresh_token"]
-    before = validate(config)
+    key = EntryKey(emu.token_url, emu.client_id, ds)
     command = ready_made(
         {
             **BODY,
@@ -126,17 +132,19 @@ def test_after_the_helper_a_data_source_needs_no_refresh_token_in_the_config(emu
             "code": emu.authorization_code(ds),
         }
     ).replace(TOKEN_URL, emu.token_url)
+    with pytest.raises(TokenStoreError, match="tap-smartforms-auth") as before:
+        RefreshTokenSource(TokenStore(store_path), key, None).pick(None)
 
     status = auth_helper.run(
         ["--data-source-url", emu.data_source_url(ds), "--token-store-path", str(store_path)],
         stdin=io.StringIO(command),
     )
 
-    assert len(before) == 1
-    assert "refresh_token is missing and the token store" in before[0]
-    assert str(store_path) in before[0]
+    assert str(store_path) in str(before.value)
     assert status == 0
     assert validate(config) == []
+    held, _ = RefreshTokenSource(TokenStore(store_path), key, None).pick(None)
+    assert held.source == "store"
 
 
 def test_a_used_code_is_refused_with_what_to_do(emu, tmp_path, capsys):
