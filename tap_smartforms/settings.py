@@ -36,6 +36,9 @@ DEFAULT_TOKEN_EXPIRY_WARNING_DAYS = 10
 DEFAULT_REQUEST_TIMEOUT_SECONDS = int(transport.DEFAULT_DEADLINE_SECONDS)
 DEFAULT_MAX_RETRY_SECONDS = int(retry.MAX_TOTAL_SECONDS)
 MAX_SECONDS_SETTING = 3600
+# Attachment downloads are bulk transfers: a few at a time keep a link from expiring
+# while it waits, without crowding the data source's request budget.
+DEFAULT_ATTACHMENT_DOWNLOADS_IN_PARALLEL = 4
 
 CONFIG_SCHEMA = th.PropertiesList(
     th.Property(
@@ -175,6 +178,26 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Reconcile as full_refresh_responses does when the last reconcile "
         "(kept in the state) is this many days old or more, 1-3650 (default: never).",
     ),
+    th.Property(
+        "attachments_path",
+        th.StringType,
+        title="Attachments path",
+        description="Download every attachment file once, before its link expires, to this "
+        "folder or fsspec URL (s3://, gs://, az://; default: files are not downloaded).",
+    ),
+    th.Property(
+        "max_attachment_bytes",
+        th.IntegerType,
+        title="Max attachment bytes",
+        description="Larger files are not downloaded (their record says so; default: no limit).",
+    ),
+    th.Property(
+        "attachment_downloads_in_parallel",
+        th.IntegerType,
+        default=DEFAULT_ATTACHMENT_DOWNLOADS_IN_PARALLEL,
+        title="Attachment downloads in parallel",
+        description="Files downloaded at the same time, 1-32.",
+    ),
 ).to_dict()
 
 
@@ -225,6 +248,9 @@ class TapSettings:
     emit_activate_version_messages: bool = False
     full_refresh_responses: bool = False
     reconcile_every_days: int | None = None
+    attachments_path: str | None = None
+    max_attachment_bytes: int | None = None
+    attachment_downloads_in_parallel: int = DEFAULT_ATTACHMENT_DOWNLOADS_IN_PARALLEL
 
 
 class SettingsError(ValueError):
@@ -335,6 +361,24 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
                 "without a table version, so ACTIVATE_VERSION would delete their rows)"
             )
 
+    attachments_path = config.get("attachments_path") or None
+    if attachments_path is not None and not isinstance(attachments_path, str):
+        problems.append("attachments_path: must be a folder or an fsspec URL such as s3://bucket/x")
+        attachments_path = None
+    max_attachment: int | None = None
+    if config.get("max_attachment_bytes") not in (None, ""):
+        max_attachment = _bounded_int(
+            config, "max_attachment_bytes", default=0, low=1, high=2**62, problems=problems
+        )
+    downloads = _bounded_int(
+        config,
+        "attachment_downloads_in_parallel",
+        default=DEFAULT_ATTACHMENT_DOWNLOADS_IN_PARALLEL,
+        low=1,
+        high=32,
+        problems=problems,
+    )
+
     store_path = config.get("token_store_path")
     if store_path is not None and not isinstance(store_path, str):
         problems.append("token_store_path: must be a path")
@@ -365,6 +409,9 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         emit_activate_version_messages=activate_forms,
         full_refresh_responses=full_refresh,
         reconcile_every_days=reconcile_days,
+        attachments_path=attachments_path,
+        max_attachment_bytes=max_attachment,
+        attachment_downloads_in_parallel=downloads,
     )
 
 
