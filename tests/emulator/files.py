@@ -3,8 +3,9 @@
 A file's bytes follow from its key (the last part of its download URL) and its
 announced size, so a test can compare what the tap stored with ``file_bytes``.
 ``Emulator.attach_file`` adds files that misbehave: expired links (410, 403), a
-deleted file (404), or a link on another host name of the emulator (``localhost``
-for ``127.0.0.1``), to show the tap never sends its token there. Every file
+deleted file (404), one that fails once (503), or a link on another host name of
+the emulator (``localhost`` for ``127.0.0.1``), to show the tap never sends its
+token there. Every file
 request is remembered (``FileRequest``) with whether it carried a Bearer token.
 """
 
@@ -18,11 +19,12 @@ from typing import Literal
 from .server import Reply, error_reply
 
 FILES_PATH = "/files/"
-Serving = Literal["ok", "expired", "forbidden", "missing"]
+Serving = Literal["ok", "expired", "forbidden", "missing", "flaky"]
 _FAILURES: dict[str, tuple[int, str, str]] = {
     "expired": (410, "gone", "This download link has expired."),
     "forbidden": (403, "forbidden", "Signature expired."),
     "missing": (404, "not_found", "The attachment was deleted."),
+    "flaky": (503, "unavailable", "Try again."),  # once; then the file is served
 }
 
 
@@ -56,6 +58,8 @@ class FileServer:
         with self._lock:
             self.requests.append(FileRequest(key, headers.get("host", ""), bearer))
             serving = self._serving.get(key, "ok")
+            if serving == "flaky":
+                self._serving[key] = "ok"
         if serving != "ok":
             return error_reply(*_FAILURES[serving])
         if size is None:
