@@ -324,7 +324,9 @@ class Emulator:
             source = self._sources[self._known(ds_id)]
             index = source.index_of(response_id)
             old = source.responses[index]
-            answers = [dict(answer) for answer in old.doc["answers"]]
+            answers = [dict(answer) for answer in old.doc.get("answers") or []]
+            if not answers:
+                raise ValueError(f"response {response_id!r} has no answer to attach a file to")
             answers[0]["attachments"] = [*(answers[0].get("attachments") or []), attachment]
             source.responses[index] = dataclasses.replace(old, doc={**old.doc, "answers": answers})
         self._files.serve_as(key, serving)
