@@ -165,7 +165,14 @@ class AttachmentDownloader:
     def resolve(self, records: Sequence[Record], client: DataSourceClient) -> PageDownloads:
         """Download (or find already stored) every record's file; return when all are
         settled, so a record never goes out before its file's columns are known."""
-        outcomes = list(self._pool.map(lambda record: self._resolve(record, client), records))
+        futures = [self._pool.submit(self._resolve, record, client) for record in records]
+        try:
+            outcomes = [future.result() for future in futures]
+        except BaseException:
+            # Stopping (SIGTERM, Ctrl-C): the files not started stay for the next run.
+            for future in futures:
+                future.cancel()
+            raise
         return PageDownloads(stored=outcomes.count(True), failed=outcomes.count(False))
 
     def _resolve(self, record: Record, client: DataSourceClient) -> bool:

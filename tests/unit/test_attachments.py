@@ -3,8 +3,10 @@ filesystem from the emulator (the tap process cannot share a memory filesystem).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
@@ -147,3 +149,71 @@ def test_a_server_error_is_retried(served):
     assert len(waits) == 1
     assert fsspec.filesystem("memory").cat_file(record["stored_path"]) == file_bytes(key, 1000)
     assert [r.key for r in emulator.file_requests] == [key, key]
+
+
+class CountingLimiter:
+    """Stands in for the data source's request budget, counting what it admits."""
+
+    def __init__(self) -> None:
+        self.slots = 0
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        self.slots += 1
+        yield
+
+
+def test_downloads_on_the_api_host_count_against_the_request_budget(served):
+    emulator, client = served
+    ds_id = emulator.data_source_ids[0]
+    responses = emulator.response_ids(ds_id)
+    emulator.attach_file(ds_id, responses[0], "elsewhere.txt", host="localhost")
+    page = client.fetch_page(offset=0, limit=50, updated_from=None)
+    records = [r for b in page.responses for r in b.attachments]
+    budget = CountingLimiter()
+    client.limiter = budget  # type: ignore[assignment]
+    downloader = AttachmentDownloader(
+        AttachmentStore("memory://attachments-budget"),
+        workers=2,
+        max_bytes=None,
+        deadline_seconds=30,
+        logger=LOGGER,
+    )
+    try:
+        outcome = downloader.resolve(records, client)
+    finally:
+        downloader.close()
+
+    assert outcome.stored == len(records)
+    assert budget.slots == len(records) - 1  # not the file on another host
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("attachments_path", 7),
+        ("max_attachment_bytes", 0),
+        ("attachment_downloads_in_parallel", 33),
+    ],
+)
+def test_a_bad_attachment_setting_is_named_in_one_line(setting, value):
+    with Emulator() as emulator:
+        problems = settings_module.validate(emulator.tap_config(**{setting: value}))
+
+    assert len(problems) == 1
+    assert problems[0].startswith(f"{setting}: must be")
+
+
+def test_attachment_settings_are_read():
+    with Emulator() as emulator:
+        parsed = settings_module.parse(
+            emulator.tap_config(
+                attachments_path="s3://bucket/files",
+                max_attachment_bytes="1000",
+                attachment_downloads_in_parallel=2,
+            )
+        )
+
+    assert parsed.attachments_path == "s3://bucket/files"
+    assert parsed.max_attachment_bytes == 1000
+    assert parsed.attachment_downloads_in_parallel == 2
