@@ -3,10 +3,10 @@
 A file's bytes follow from its key (the last part of its download URL) and its
 announced size, so a test can compare what the tap stored with ``file_bytes``.
 ``Emulator.attach_file`` adds files that misbehave: expired links (410, 403), a
-deleted file (404), one that fails once (503), or a link on another host name of
-the emulator (``localhost`` for ``127.0.0.1``), to show the tap never sends its
-token there. Every file
-request is remembered (``FileRequest``) with whether it carried a Bearer token.
+deleted file (404), one that fails once (503), a redirect to another host name, or
+a link on another host name of the emulator (``localhost`` for ``127.0.0.1``), to
+show the tap never sends its token there. Every file request is remembered
+(``FileRequest``) with whether it carried a Bearer token.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Literal
 from .server import Reply, error_reply
 
 FILES_PATH = "/files/"
-Serving = Literal["ok", "expired", "forbidden", "missing", "flaky"]
+Serving = Literal["ok", "expired", "forbidden", "missing", "flaky", "redirect"]
 _FAILURES: dict[str, tuple[int, str, str]] = {
     "expired": (410, "gone", "This download link has expired."),
     "forbidden": (403, "forbidden", "Signature expired."),
@@ -58,8 +58,14 @@ class FileServer:
         with self._lock:
             self.requests.append(FileRequest(key, headers.get("host", ""), bearer))
             serving = self._serving.get(key, "ok")
-            if serving == "flaky":
+            if serving in ("flaky", "redirect"):
                 self._serving[key] = "ok"
+        if serving == "redirect":
+            # To the same file on another host name of this emulator, as a signed
+            # media link would be: the token must not follow.
+            port = headers.get("host", "").rpartition(":")[2]
+            location = f"http://localhost:{port}{FILES_PATH}{key}"
+            return Reply(302, headers=(("Location", location),))
         if serving != "ok":
             return error_reply(*_FAILURES[serving])
         if size is None:

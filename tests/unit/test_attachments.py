@@ -217,3 +217,28 @@ def test_attachment_settings_are_read():
     assert parsed.attachments_path == "s3://bucket/files"
     assert parsed.max_attachment_bytes == 1000
     assert parsed.attachment_downloads_in_parallel == 2
+
+
+def test_a_redirect_to_another_host_does_not_carry_the_token(served):
+    emulator, client = served
+    ds_id = emulator.data_source_ids[0]
+    key = emulator.attach_file(ds_id, emulator.response_ids(ds_id)[0], "r.txt", serving="redirect")
+    page = client.fetch_page(offset=0, limit=50, updated_from=None)
+    [record] = [r for b in page.responses for r in b.attachments if r["id"] == f"att-{key}"]
+    downloader = AttachmentDownloader(
+        AttachmentStore("memory://attachments-redirect"),
+        workers=1,
+        max_bytes=None,
+        deadline_seconds=30,
+        logger=LOGGER,
+    )
+    try:
+        outcome = downloader.resolve([record], client)
+    finally:
+        downloader.close()
+
+    assert outcome.stored == 1
+    assert [(r.host.split(":")[0], r.bearer) for r in emulator.file_requests] == [
+        ("127.0.0.1", True),
+        ("localhost", False),
+    ]
