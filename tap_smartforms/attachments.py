@@ -180,8 +180,8 @@ class AttachmentDownloader:
             self._keep(record, client)
         except DownloadError as error:
             problem = str(error)
-        except Exception as error:  # storage backends raise their own kinds: never fatal
-            problem = f"could not store it: {quote_server_text(f'{type(error).__name__}: {error}')}"
+        except Exception as error:  # storage backends and token refreshes raise their own
+            problem = quote_server_text(f"{type(error).__name__}: {error}")
         else:
             return True
         record["download_error"] = REDACTOR.redact(problem)
