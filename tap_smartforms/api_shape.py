@@ -134,6 +134,11 @@ def new_field_tally() -> FieldTally:
     return FieldTally(KNOWN_FIELDS, EXPECTED_FIELDS)
 
 
+ATTACHMENT_FILE_FIELDS = (
+    "stored_path", "sha256", "stored_size_bytes", "downloaded_at", "download_error",
+)  # fmt: skip
+"""The ``attachments`` columns the tap fills itself, from the downloaded file."""
+
 # --- Pages --------------------------------------------------------------------------
 
 Record = dict[str, Any]
@@ -346,6 +351,9 @@ def _response_bundle(
                     "download_url": _optional_str(raw_attachment.get("downloadUrl")),
                     "response_updated_at": updated_at,
                     "extra": _extra_json(_unmapped(raw_attachment, "attachments")),
+                    # What attachments.py did with the file: null until it runs, and
+                    # when attachments_path is not set.
+                    **dict.fromkeys(ATTACHMENT_FILE_FIELDS),
                 }
             )
 

@@ -133,6 +133,16 @@ def _without(record: Record, names: tuple[str, ...]) -> Record:
     return {key: value for key, value in record.items() if key not in names}
 
 
+def responses_kept(page: Page, since: datetime.datetime | None) -> list[ResponseBundle]:
+    """The page's responses updated at or after ``since``: the server may ignore
+    ``updatedFrom``, so the tap filters too."""
+    return [
+        bundle
+        for bundle in page.responses
+        if since is None or bundle.updated_at is None or bundle.updated_at >= since
+    ]
+
+
 # The streams a page feeds, in the order their records go out (PageWriter says why).
 STREAM_NAMES = ("forms", "questions", "answers", "attachments", "responses")
 
@@ -189,11 +199,7 @@ class PageWriter:
         if first and page.form is not None:
             self._write("forms", [page.form], counters)
             self._write("questions", page.questions, counters)
-        kept = [
-            bundle
-            for bundle in page.responses
-            if since is None or bundle.updated_at is None or bundle.updated_at >= since
-        ]
+        kept = responses_kept(page, since)
         self._write("answers", [a for bundle in kept for a in bundle.answers], counters)
         self._write("attachments", [a for bundle in kept for a in bundle.attachments], counters)
         self._write("responses", [bundle.record for bundle in kept], counters)

@@ -8,7 +8,11 @@ data source's bookmark past it (state.ResponseBookmarks).
 
 Order per page: forms and questions (first page only), then answers and
 attachments, then the responses, then STATE, so a STATE message never covers a
-record that has not been written.
+record that has not been written. With ``attachments_path``, the page's files are
+downloaded (attachments.py, a few at a time) before its records go out, so each
+attachments record carries what became of its file and STATE never passes a
+response whose files are unresolved; meanwhile the worker threads keep fetching
+the next pages.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from singer_sdk import Stream, metrics
 
 from tap_smartforms import sdk_bridge
 from tap_smartforms.api_shape import Page
+from tap_smartforms.attachments import AttachmentDownloader
 from tap_smartforms.client import DataSourceClient
-from tap_smartforms.output import STREAM_NAMES, PageWriter
+from tap_smartforms.output import STREAM_NAMES, PageWriter, responses_kept
 from tap_smartforms.pagination import OffsetPager, iter_pages
 from tap_smartforms.parallel import (
     FetchEvent,
@@ -34,7 +39,7 @@ from tap_smartforms.parallel import (
     SourceFinished,
     fetch_in_parallel,
 )
-from tap_smartforms.report import RunReport
+from tap_smartforms.report import RunReport, SourceProgress
 from tap_smartforms.settings import TapSettings
 from tap_smartforms.state import ResponseBookmarks, TableVersions, reconcile_due
 
@@ -50,6 +55,7 @@ class SyncRun:
     pages: PageWriter
     report: RunReport
     logger: logging.Logger
+    attachments: AttachmentDownloader | None = None  # None: attachments_path is not set
 
 
 class SyncServices(Protocol):
@@ -105,6 +111,7 @@ def sync_responses(stream: Stream, services: SyncServices, *, write_messages: bo
                 bookmarks.source_finished(data_source_id)
                 continue
             pages_done[data_source_id] += 1
+            _download_attachments(run, event.page, since[data_source_id], progress)
             kept = run.pages.write_page(
                 event.page,
                 since[data_source_id],
@@ -124,9 +131,23 @@ def sync_responses(stream: Stream, services: SyncServices, *, write_messages: bo
             if bookmarks.commit(final=False):
                 bookmarks.write_state()
             run.report.page_done(progress, len(kept), event.page.total)
+    if run.attachments is not None:
+        run.attachments.close()
     bookmarks.commit(final=True)
     versions.activate(reconciled_at=services.sync_started_at, stream_state=stream.stream_state)
     bookmarks.close()
+
+
+def _download_attachments(
+    run: SyncRun, page: Page, since: datetime.datetime | None, progress: SourceProgress
+) -> None:
+    """The files of the page's responses that will be written, before their records."""
+    if run.attachments is None or not run.streams["attachments"].selected:
+        return
+    records = [record for bundle in responses_kept(page, since) for record in bundle.attachments]
+    if records:
+        client = run.clients[progress.data_source_id]
+        run.report.attachments_done(progress, run.attachments.resolve(records, client))
 
 
 def _report_end(run: SyncRun, event: SourceFailed | SourceFinished) -> None:

@@ -6,6 +6,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tap_smartforms.attachments import PageDownloads
 
 PROGRESS_INTERVAL_SECONDS = 10.0
 
@@ -20,6 +24,8 @@ class SourceProgress:
     retries: int = 0
     token_retries: int = 0
     failure: str | None = None
+    attachments_stored: int = 0
+    attachments_failed: int = 0
     finished: bool = False
     last_logged_at: float = 0.0
 
@@ -50,6 +56,10 @@ class RunReport:
         if now - progress.last_logged_at >= PROGRESS_INTERVAL_SECONDS:
             progress.last_logged_at = now
             self.logger.info("%s", self._progress_line(progress, now))
+
+    def attachments_done(self, progress: SourceProgress, page: PageDownloads) -> None:
+        progress.attachments_stored += page.stored
+        progress.attachments_failed += page.failed
 
     def finish(self, progress: SourceProgress, retries: int, token_retries: int = 0) -> None:
         progress.finished = True
@@ -87,13 +97,20 @@ class RunReport:
                 f"data source {progress.data_source_id}: "
             )
             outcome = f"FAILED: {reason}" if progress.failure else "ok"
+            files = ""
+            if progress.attachments_stored or progress.attachments_failed:
+                files = (
+                    f", {progress.attachments_stored} attachment files stored, "
+                    f"{progress.attachments_failed} not downloaded"
+                )
             self.logger.info(
-                "  data source %s: %d responses, %d pages, %d retries, %d token retries, %s",
+                "  data source %s: %d responses, %d pages, %d retries, %d token retries%s, %s",
                 progress.data_source_id,
                 progress.responses,
                 progress.pages,
                 progress.retries,
                 progress.token_retries,
+                files,
                 outcome,
             )
         for data_source_id, lines in drift.items():

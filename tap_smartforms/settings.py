@@ -178,6 +178,28 @@ CONFIG_SCHEMA = th.PropertiesList(
         description="Reconcile as full_refresh_responses does when the last reconcile "
         "(kept in the state) is this many days old or more, 1-3650 (default: never).",
     ),
+    th.Property(
+        "attachments_path",
+        th.StringType,
+        title="Attachments path",
+        description="Download every attachment file once, before its link expires, to this "
+        "folder or fsspec URL (s3://, gs://, az://; default: files are not downloaded).",
+    ),
+    th.Property(
+        "max_attachment_bytes",
+        th.IntegerType(minimum=1, maximum=2**62),
+        title="Max attachment bytes",
+        description="Larger files are not downloaded (their record says so; default: no limit).",
+    ),
+    th.Property(
+        "attachment_downloads_in_parallel",
+        th.IntegerType(minimum=1, maximum=32),
+        # A few at a time keep a link from expiring while it waits, without crowding
+        # the data source's request budget.
+        default=4,
+        title="Attachment downloads in parallel",
+        description="Files downloaded at the same time, 1-32.",
+    ),
 ).to_dict()
 
 
@@ -228,6 +250,9 @@ class TapSettings:
     emit_activate_version_messages: bool
     full_refresh_responses: bool
     reconcile_every_days: int | None
+    attachments_path: str | None
+    max_attachment_bytes: int | None
+    attachment_downloads_in_parallel: int
 
 
 class SettingsError(ValueError):
@@ -290,6 +315,13 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
                 "without a table version, so ACTIVATE_VERSION would delete their rows)"
             )
 
+    attachments_path = config.get("attachments_path") or None
+    if attachments_path is not None and not isinstance(attachments_path, str):
+        problems.append("attachments_path: must be a folder or an fsspec URL such as s3://bucket/x")
+        attachments_path = None
+    max_attachment = _optional_whole_number(config, "max_attachment_bytes", problems)
+    downloads = _whole_number(config, "attachment_downloads_in_parallel", problems)
+
     store_path = config.get("token_store_path")
     if store_path is not None and not isinstance(store_path, str):
         problems.append("token_store_path: must be a path")
@@ -313,6 +345,9 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
         emit_activate_version_messages=activate_forms,
         full_refresh_responses=full_refresh,
         reconcile_every_days=reconcile_days,
+        attachments_path=attachments_path,
+        max_attachment_bytes=max_attachment,
+        attachment_downloads_in_parallel=downloads,
     )
 
 

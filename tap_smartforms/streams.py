@@ -214,7 +214,8 @@ class AttachmentsStream(_FedByPages):
     primary_keys: ClassVar[list[str]] = ["id"]
     replication_key = "response_updated_at"
     is_sorted = False
-    schema = _schema(
+    # The downloaded file's columns come after extra: they are the tap's, not the API's.
+    schema = th.PropertiesList(
         th.Property("id", _ID, required=True),
         th.Property("response_id", _ID, required=True),
         th.Property("question_id", _ID),
@@ -225,7 +226,14 @@ class AttachmentsStream(_FedByPages):
         th.Property("size_bytes", th.IntegerType),
         th.Property("download_url", th.StringType),
         th.Property("response_updated_at", _TIMESTAMP),
-    )
+        _EXTRA,
+        # Null unless attachments_path is set (attachments.py).
+        th.Property("stored_path", th.StringType),
+        th.Property("sha256", th.StringType),
+        th.Property("stored_size_bytes", th.IntegerType),
+        th.Property("downloaded_at", _TIMESTAMP),
+        th.Property("download_error", th.StringType),
+    ).to_dict()
 
 
 def all_streams(tap: Tap, services: SyncServices) -> list[Stream]:

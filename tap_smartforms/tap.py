@@ -16,6 +16,7 @@ from typing_extensions import override
 
 from tap_smartforms import settings as settings_module
 from tap_smartforms import transport
+from tap_smartforms.attachments import AttachmentDownloader, AttachmentStore
 from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.client import DataSourceClient
 from tap_smartforms.errors import REDACTOR, install_redactor
@@ -71,6 +72,20 @@ class TapSmartForms(BridgedTap):
             # loop, see ResponsesStream.get_batch_config; forms does not).
             pages=PageWriter(self.streams, self.streams["forms"].get_batch_config(self.config)),
             report=RunReport(self.logger),
+            logger=self.logger,
+            attachments=self._attachment_downloader(),
+        )
+
+    def _attachment_downloader(self) -> AttachmentDownloader | None:
+        settings = self.settings
+        if settings.attachments_path is None:
+            return None
+        return AttachmentDownloader(
+            AttachmentStore(settings.attachments_path),
+            workers=settings.attachment_downloads_in_parallel,
+            max_bytes=settings.max_attachment_bytes,
+            deadline_seconds=settings.request_timeout_seconds,
+            patience_seconds=settings.max_retry_seconds,
             logger=self.logger,
         )
 

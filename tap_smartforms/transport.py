@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -117,6 +118,33 @@ def send(
                 ) from None
             raise TransientError(_no_complete_reply(error)) from None
     return response
+
+
+@contextlib.contextmanager
+def streamed(
+    session: requests.Session,
+    request: requests.Request,
+    *,
+    deadline_seconds: float,
+    timeout: float | tuple[float, float],
+) -> Iterator[requests.Response]:
+    """Send ``request`` and hand over its reply unread, for the caller to read in
+    chunks (``iter_content``) inside the ``with``: a file need not fit in memory.
+    The deadline covers the whole ``with``; no complete reply raises
+    ``TransientError`` as in ``send``, also while the caller reads the body."""
+    prepared = session.prepare_request(request)
+    environment = session.merge_environment_settings(prepared.url, {}, True, None, None)
+    with _Watch(deadline_seconds) as watch:
+        try:
+            response = session.send(prepared, timeout=timeout, **environment)
+            try:
+                yield response
+            finally:
+                response.close()
+        except _NO_COMPLETE_REPLY as error:
+            if watch.expired:
+                raise TransientError(f"no complete reply within {deadline_seconds:g} s") from None
+            raise TransientError(_no_complete_reply(error)) from None
 
 
 # Connection refused or reset, timed out, or closed before the announced body was

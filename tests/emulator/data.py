@@ -35,6 +35,8 @@ PLAIN_TYPES: tuple[str, ...] = (
 )  # fmt: skip
 
 SITE_URL = "https://emulated-site.atlassian.net"
+# Rewritten to the emulator's own address when served (Emulator.FILES_PATH).
+ATTACHMENT_URL_PREFIX = f"{SITE_URL}/rest/api/3/attachment/content/"
 
 _FIRST_DAY = datetime(2025, 1, 1, tzinfo=timezone.utc)
 _LAST_CREATED = datetime(2026, 6, 30, tzinfo=timezone.utc)
@@ -612,8 +614,11 @@ class FormGenerator:
             "id": f"att-{self.prefix}-{number:07d}",
             "fileName": file_name,
             "mimeType": vocab.mime_type_for(file_name),
-            "size": rng.randint(0, 25_000_000),
-            "downloadUrl": f"{SITE_URL}/rest/api/3/attachment/content/{self.prefix}{number}",
+            # The emulator serves each file (FILES_PATH); at most 50 KB keeps a test
+            # that downloads them all quick. One draw as before: the rest of the data
+            # stays as it was.
+            "size": rng.randint(0, 25_000_000) // 500,
+            "downloadUrl": f"{ATTACHMENT_URL_PREFIX}{self.prefix}{number}",
         }
         if rng.random() < 0.05:
             del attachment["mimeType"]

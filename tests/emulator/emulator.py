@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import functools
 import json
 import re
@@ -39,12 +40,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import drift
 from .clock import MonotonicClock, WallClock, utc_now
-from .data import DataSource, FormSpec
+from .data import ATTACHMENT_URL_PREFIX, DataSource, FormSpec
 from .faults import FaultPlan
+from .files import FILES_PATH, FileRequest, FileServer, Serving
 from .ratelimit import ChainRateLimiter
 from .server import RESET, EmulatorHTTPServer, Reply, error_reply, json_reply
 from .stats import RequestLogEntry, Stats, StatsRecorder
@@ -179,6 +181,7 @@ class Emulator:
             ds_id: self._tokens.start_chain(ds_id) for ds_id in self._sources
         }
         self._callback: DataRequestCallback | None = None
+        self._files = FileServer()
         self._server: EmulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -279,7 +282,70 @@ class Emulator:
                 SourceSnapshot(ds_id, source.form, list(source.responses))
                 for ds_id, source in self._sources.items()
             ]
-        return build_truth(snapshots, since_us, drift.PAGE_FIELDS if self.api_drift else None)
+        truth = build_truth(snapshots, since_us, drift.PAGE_FIELDS if self.api_drift else None)
+        if self._server is not None:
+            for record in truth["attachments"]:
+                url = record["download_url"]
+                if isinstance(url, str) and url.startswith(ATTACHMENT_URL_PREFIX):
+                    record["download_url"] = self.files_url + url.removeprefix(
+                        ATTACHMENT_URL_PREFIX
+                    )
+        return truth
+
+    # ------------------------------------------------------------------ attachment files
+
+    @property
+    def files_url(self) -> str:
+        return f"{self.base_url}{FILES_PATH}"
+
+    @property
+    def file_requests(self) -> list[FileRequest]:
+        return list(self._files.requests)
+
+    def attach_file(
+        self,
+        ds_id: str,
+        response_id: str,
+        file_name: str,
+        *,
+        size: int = 1000,
+        serving: Serving = "ok",
+        host: str | None = None,
+    ) -> str:
+        """Attach one more file to the response's first answer (its updatedAt stays)
+        and return its key. ``host`` serves its link on another name of this emulator."""
+        key = f"extra-{len(self._attachment_sizes())}-{response_id}"
+        url = f"{ATTACHMENT_URL_PREFIX}{key}"
+        if host is not None:
+            port = urlsplit(self.base_url).port
+            url = f"http://{host}:{port}{FILES_PATH}{key}"
+        attachment = {"id": f"att-{key}", "fileName": file_name, "size": size, "downloadUrl": url}
+        with self._lock:
+            source = self._sources[self._known(ds_id)]
+            index = source.index_of(response_id)
+            old = source.responses[index]
+            answers = [dict(answer) for answer in old.doc.get("answers") or []]
+            if not answers:
+                raise ValueError(f"response {response_id!r} has no answer to attach a file to")
+            answers[0]["attachments"] = [*(answers[0].get("attachments") or []), attachment]
+            source.responses[index] = dataclasses.replace(old, doc={**old.doc, "answers": answers})
+        self._files.serve_as(key, serving)
+        return key
+
+    def _attachment_sizes(self) -> dict[str, int]:
+        """Every attachment's file key and announced size, from the current documents."""
+        with self._lock:
+            docs = [r.doc for source in self._sources.values() for r in source.responses]
+        sizes: dict[str, int] = {}
+        for doc in docs:
+            for answer in doc.get("answers") or []:
+                for attachment in (
+                    answer.get("attachments") if isinstance(answer, dict) else None
+                ) or []:
+                    url = attachment.get("downloadUrl") if isinstance(attachment, dict) else None
+                    if isinstance(url, str) and isinstance(attachment.get("size"), int):
+                        sizes[unquote(url.rsplit("/", 1)[-1])] = attachment["size"]
+        return sizes
 
     def prerender(self) -> None:
         """Encode every document now (normally done on first serve, then cached), so the
@@ -362,6 +428,9 @@ class Emulator:
     def handle_get(self, path: str, query: str, headers: dict[str, str]) -> Reply:
         if path == DATA_PATH:
             return self._data_request(query, headers)
+        if path.startswith(FILES_PATH):
+            key = unquote(path.removeprefix(FILES_PATH))
+            return self._files.reply(key, headers, self._attachment_sizes().get(key))
         if path == TOKEN_PATH:
             return error_reply(405, "method_not_allowed", "Use POST for the token endpoint.")
         return error_reply(404, "not_found", f"No resource at {path}")
@@ -513,7 +582,8 @@ class Emulator:
             parts.append(
                 b'],"total":%d,"offset":%d,"limit":%d}' % (total, query.offset, query.limit)
             )
-        return b"".join(parts)
+        # Download links point at this emulator, wherever it listens.
+        return b"".join(parts).replace(ATTACHMENT_URL_PREFIX.encode(), self.files_url.encode())
 
     # ------------------------------------------------------------------ token requests
 

@@ -40,6 +40,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "attachments": (
         "id", "response_id", "question_id", "form_id", "data_source_id", "file_name",
         "mime_type", "size_bytes", "download_url", "response_updated_at", "extra",
+        "stored_path", "sha256", "stored_size_bytes", "downloaded_at", "download_error",
     ),
 }  # fmt: skip
 """The columns of each stream, as data-model.md names them."""
@@ -264,6 +265,8 @@ def response_records(
                 "download_url": attachment.get("downloadUrl"),
                 "response_updated_at": updated_at,
                 "extra": _extra(_rest(attachment, "attachment")),
+                # The downloaded file's columns: null when the tap does not download.
+                **dict.fromkeys(COLUMNS["attachments"][-5:]),
             }
             for attachment in _objects(answer.get("attachments"))
         )

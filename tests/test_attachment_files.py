@@ -1,0 +1,148 @@
+"""attachments_path: the tap process keeps every attachment's file, as the emulator
+serves it, and says in the record what became of each one."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import by_key
+from tests.emulator import COLUMNS, FormSpec
+from tests.emulator.files import file_bytes
+
+FILE_COLUMNS = COLUMNS["attachments"][-5:]
+
+
+@pytest.fixture
+def one_form(emulator):
+    return emulator([FormSpec(responses=12, seed=5)])
+
+
+def key_of(record: dict) -> str:
+    return record["download_url"].rsplit("/", 1)[-1]
+
+
+def test_every_file_is_stored_once_with_the_emulators_bytes(one_form, run_tap, tmp_path):
+    root = tmp_path / "files"
+    config = one_form.tap_config(attachments_path=str(root))
+
+    first = run_tap(config)
+
+    assert first.returncode == 0, first.stderr
+    records = first.records("attachments")
+    truth = by_key(one_form.truth()["attachments"], "attachments")
+    assert records
+    assert len(records) == len(truth)
+    for record in records:
+        expected = file_bytes(key_of(record), record["size_bytes"])
+        stored = Path(record["stored_path"])
+        assert stored.read_bytes() == expected
+        assert stored.parent.parent.parent == root
+        assert stored.name.startswith(record["id"] + "-")
+        assert record["sha256"] == hashlib.sha256(expected).hexdigest()
+        assert record["stored_size_bytes"] == len(expected)
+        assert record["downloaded_at"] is not None
+        assert record["download_error"] is None
+        api_columns = {k: v for k, v in record.items() if k not in FILE_COLUMNS}
+        expected_api = {k: v for k, v in truth[(record["id"],)].items() if k not in FILE_COLUMNS}
+        assert api_columns == expected_api
+    assert len(one_form.file_requests) == len(records)
+    assert not list(root.rglob("*.partial"))
+
+    second = run_tap(config)
+
+    assert second.returncode == 0, second.stderr
+    assert len(one_form.file_requests) == len(records), "a stored file was downloaded again"
+    again = by_key(second.records("attachments"), "attachments")
+    for record in records:
+        assert again[(record["id"],)]["sha256"] == record["sha256"]
+        assert again[(record["id"],)]["stored_path"] == record["stored_path"]
+
+
+def test_a_changed_or_half_written_file_is_fetched_again(one_form, run_tap, tmp_path):
+    root = tmp_path / "files"
+    config = one_form.tap_config(attachments_path=str(root))
+    first = run_tap(config)
+    assert first.returncode == 0, first.stderr
+    stored = [r for r in first.records("attachments") if r["size_bytes"] > 10]
+    changed, killed = Path(stored[0]["stored_path"]), Path(stored[1]["stored_path"])
+    changed.write_bytes(b"short")
+    # What a run killed mid-download leaves: the temporary file, no final one.
+    killed.rename(killed.with_name(killed.name + ".partial"))
+    requests_before = len(one_form.file_requests)
+
+    second = run_tap(config)
+
+    assert second.returncode == 0, second.stderr
+    assert len(one_form.file_requests) == requests_before + 2
+    for record in stored[:2]:
+        path = Path(record["stored_path"])
+        assert path.read_bytes() == file_bytes(key_of(record), record["size_bytes"])
+    assert not list(root.rglob("*.partial"))
+
+
+def answered_responses(emu, ds_id: str) -> list[str]:
+    """Responses with at least one answer, in API order: a file attaches to an answer."""
+    answered = {a["response_id"] for a in emu.truth()["answers"] if a["data_source_id"] == ds_id}
+    return [r for r in emu.response_ids(ds_id) if r in answered]
+
+
+def test_files_that_cannot_be_downloaded_keep_their_records(one_form, run_tap, tmp_path):
+    ds_id = one_form.data_source_ids[0]
+    responses = answered_responses(one_form, ds_id)
+    keys = {
+        "expired": one_form.attach_file(ds_id, responses[0], "a.pdf", serving="expired"),
+        "forbidden": one_form.attach_file(ds_id, responses[1], "b.pdf", serving="forbidden"),
+        "missing": one_form.attach_file(ds_id, responses[2], "c.pdf", serving="missing"),
+        "unicode": one_form.attach_file(ds_id, responses[3], "Отчёт 報告 ✓.pdf", size=5000),
+        "traversal": one_form.attach_file(ds_id, responses[4], "../../etc/passwd", size=300),
+        "large": one_form.attach_file(ds_id, responses[5], "big.bin", size=3_000_000),
+        "elsewhere": one_form.attach_file(ds_id, responses[6], "x.txt", host="localhost"),
+    }
+    root = tmp_path / "files"
+
+    run = run_tap(one_form.tap_config(attachments_path=str(root)))
+
+    assert run.returncode == 0, run.stderr
+    assert "Traceback" not in run.stderr
+    by_file = {key_of(r): r for r in run.records("attachments")}
+    for kind in ("expired", "forbidden", "missing"):
+        record = by_file[keys[kind]]
+        assert record["stored_path"] is None
+        assert record["sha256"] is None
+        assert "HTTP" in record["download_error"]
+        assert "\n" not in record["download_error"]
+        [line] = [line for line in run.stderr.splitlines() if f"att-{keys[kind]}" in line]
+        assert f"data source {ds_id}" in line
+    assert "404" in by_file[keys["missing"]]["download_error"]
+    assert "expired" in by_file[keys["expired"]]["download_error"]
+    assert "3 not downloaded" in run.stderr
+    for kind in ("unicode", "traversal", "large", "elsewhere"):
+        record = by_file[keys[kind]]
+        assert record["download_error"] is None, record["download_error"]
+        path = Path(record["stored_path"])
+        assert path.read_bytes() == file_bytes(keys[kind], record["size_bytes"])
+        assert path.resolve().is_relative_to(root.resolve())
+    assert "Отчёт 報告 ✓.pdf" in by_file[keys["unicode"]]["stored_path"]
+    assert "/etc/passwd" not in by_file[keys["traversal"]]["stored_path"]
+    tokens = {(r.key == keys["elsewhere"], r.bearer) for r in one_form.file_requests}
+    assert tokens == {(True, False), (False, True)}, "the token went to the wrong host"
+
+
+def test_a_file_over_max_attachment_bytes_is_not_downloaded(one_form, run_tap, tmp_path):
+    ds_id = one_form.data_source_ids[0]
+    big = one_form.attach_file(
+        ds_id, answered_responses(one_form, ds_id)[0], "big.bin", size=200_000
+    )
+
+    run = run_tap(
+        one_form.tap_config(attachments_path=str(tmp_path / "f"), max_attachment_bytes=100_000)
+    )
+
+    assert run.returncode == 0, run.stderr
+    [record] = [r for r in run.records("attachments") if key_of(r) == big]
+    assert record["download_error"].startswith("too large")
+    assert record["stored_path"] is None
+    assert big not in {r.key for r in one_form.file_requests}
