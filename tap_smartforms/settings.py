@@ -187,7 +187,7 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
     th.Property(
         "max_attachment_bytes",
-        th.IntegerType(minimum=1, maximum=2**62),
+        th.IntegerType(minimum=1),
         title="Max attachment bytes",
         description="Larger files are not downloaded (their record says so; default: no limit).",
     ),
@@ -572,13 +572,19 @@ def _whole_number(config: Mapping[str, Any], name: str, problems: list[str]) -> 
 def _optional_whole_number(config: Mapping[str, Any], name: str, problems: list[str]) -> int | None:
     """The setting within its schema's bounds; None when unset or wrong (listed)."""
     schema = CONFIG_SCHEMA["properties"][name]
-    low, high = schema["minimum"], schema["maximum"]
+    low, high = schema["minimum"], schema.get("maximum")
     value = config.get(name)
     if value in (None, ""):
         return None
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        problems.append(f"{name}: must be a whole number from {low} to {high}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        problems.append(f"{name}: must be a whole number {bounds}")
         return None
     return value

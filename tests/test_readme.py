@@ -144,5 +144,7 @@ def test_readme_configuration_table_states_the_defaults_and_bounds_of_settings_p
             # A prose default ("never", "see Tokens"), never a value the code lacks.
             assert not default.isdigit(), name
             assert default not in ("true", "false"), name
-        if "minimum" in schema:
+        if "maximum" in schema:
             assert kind == f"integer {schema['minimum']}\N{EN DASH}{schema['maximum']}", name
+        elif "minimum" in schema:
+            assert kind == f"integer \N{GREATER-THAN OR EQUAL TO} {schema['minimum']}", name
