@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tap_smartforms.refresh_gate import REFRESH_GATE
-from tests.emulator import PRIMARY_KEYS, Emulator, FormSpec
+from tap_smartforms_emulator import PRIMARY_KEYS, Emulator, FormSpec
 
 # Tokens the emulator mints look like these; none may ever reach the tap's output.
 MINTED_SECRET = re.compile(r"\b(?:at|rt|code)-[0-9a-f]{16,}")

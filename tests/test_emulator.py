@@ -1,4 +1,4 @@
-"""Specification of the Smart Forms API emulator itself (tests/emulator).
+"""Specification of the Smart Forms API emulator itself (tap_smartforms_emulator).
 
 Everything goes over real HTTP; time is moved with ManualClock instead of slept.
 """
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.emulator import (
+from tap_smartforms_emulator import (
     COLUMNS,
     PRIMARY_KEYS,
     QUESTION_TYPES,
@@ -32,7 +32,7 @@ from tests.emulator import (
     ManualWallClock,
     value_text,
 )
-from tests.emulator.timefmt import STYLES, parse_instant, render
+from tap_smartforms_emulator.timefmt import STYLES, parse_instant, render
 
 REPO = Path(__file__).resolve().parent.parent
 UTC_ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{6})?\+00:00")
@@ -880,7 +880,7 @@ def test_cli_writes_config_when_ready_and_stops_on_sigterm(
     config_path = tmp_path / "config.json"
     counts_path = tmp_path / "counts.json"
     command = [
-        sys.executable, "-m", "tests.emulator", "--port", "0", "--forms", "2",
+        sys.executable, "-m", "tap_smartforms_emulator", "--port", "0", "--forms", "2",
         "--responses", "7", "--seed", "7", "--write-config", str(config_path),
         "--write-truth", str(counts_path),
     ]  # fmt: skip

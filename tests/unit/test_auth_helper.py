@@ -11,7 +11,7 @@ from tap_smartforms import auth_helper
 from tap_smartforms.auth_helper import HelperError, parse_ready_made_command
 from tap_smartforms.settings import validate
 from tap_smartforms.token_store import EntryKey, TokenStore, fingerprint
-from tests.emulator import Emulator, FormSpec
+from tap_smartforms_emulator import Emulator, FormSpec
 
 BODY = {
     "grant_type": "authorization_code",

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tap_smartforms.mapping import Page, PageFormatError, new_field_tally, shape_page
-from tests.emulator import COLUMNS, FormSpec
-from tests.emulator.data import DataSource
+from tap_smartforms_emulator import COLUMNS, FormSpec
+from tap_smartforms_emulator.data import DataSource
 
 FORM = {
     "id": "f1",

@@ -17,7 +17,7 @@ from tap_smartforms.timestamps import (
     normalize_timestamp,
     parse_timestamp,
 )
-from tests.emulator.timefmt import OFFSETS_MINUTES, STYLES, render
+from tap_smartforms_emulator.timefmt import OFFSETS_MINUTES, STYLES, render
 
 
 @pytest.mark.parametrize(

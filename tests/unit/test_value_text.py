@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tap_smartforms.mapping import render_value_text, shape_page
-from tests.emulator import QUESTION_TYPES
+from tap_smartforms_emulator import QUESTION_TYPES
 
 LONG_PARAGRAPH = "Ünïcödé ✓ «guillemets» שלום 日本語 🎉\n\tline two; " * 2000
 

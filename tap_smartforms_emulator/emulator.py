@@ -379,7 +379,7 @@ class Emulator:
 
     def _admin_request(self, path: str, query: str) -> Reply:
         """What a person at the keyboard does at Atlassian: authorize (a code) or lose
-        the authorization (a revoked chain), for ``python -m tests.emulator`` users."""
+        the authorization (a revoked chain), for ``python -m tap_smartforms_emulator`` users."""
         ds_id = _first(parse_qs(query), "dataSourceId") or ""
         if ds_id not in self._sources:
             return error_reply(404, "not_found", f"Data source {ds_id} not found")
