@@ -1,4 +1,4 @@
-"""A local emulator of the Smart Forms for Jira Data Source API (api-contract.md).
+"""A local emulator of the Smart Forms for Jira Data Source API (docs/api-contract.md).
 
 In-process::
 

@@ -1,4 +1,4 @@
-"""Rotating refresh tokens against the emulator's token endpoint (api-contract §2):
+"""Rotating refresh tokens against the emulator's token endpoint (docs/api-contract.md §2):
 kept in the token store, shared safely by overlapping runs, failing clearly.
 
 Every run here is the real tap process; the emulator counts stale refresh-token

@@ -1,8 +1,8 @@
 """shape_page turns one reply into records of all five streams, whatever is missing.
 
-api-contract.md §6: unknown fields are kept (in ``extra``); null, missing or empty nested objects
-and lists are tolerated; answers to deleted questions are kept. data-model.md: a
-column never changes type from one record to the next.
+docs/api-contract.md §6: unknown fields are kept (in ``extra``); null, missing or empty
+nested objects and lists are tolerated; answers to deleted questions are kept. README,
+"Streams": a column never changes type from one record to the next.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Every timestamp style the API uses comes out as UTC RFC 3339 (api-contract.md §4).
+"""Every timestamp style the API uses comes out as UTC RFC 3339 (docs/api-contract.md §4).
 
 The contract lists ISO-8601 instants only: Jira's ``+0000`` (no colon), ``Z`` and
 ``+02:00``, with or without a fraction of a second. Epoch numbers are not among
