@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tap_smartforms.refresh_gate import REFRESH_GATE
 from tap_smartforms_emulator import PRIMARY_KEYS, Emulator, FormSpec
@@ -195,7 +196,8 @@ def run_tap(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def emulator() -> Iterator[Any]:
-    """A factory of started emulators, all stopped at the end of the test."""
+    """A factory of started emulators, all stopped at the end of the test: the one
+    emulator fixture, for the tap's tests and the emulator's own."""
     started: list[Emulator] = []
 
     def make(forms: list[FormSpec] | None = None, **options: Any) -> Emulator:
@@ -207,6 +209,13 @@ def emulator() -> Iterator[Any]:
     yield make
     for emu in started:
         emu.stop()
+
+
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    """An HTTP session for talking to an emulator directly."""
+    with requests.Session() as http:
+        yield http
 
 
 # ------------------------------------------------------------------ Meltano
