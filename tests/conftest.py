@@ -221,6 +221,8 @@ def session() -> Iterator[requests.Session]:
 # ------------------------------------------------------------------ Meltano
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Meltano runs from its own tool environment, not the tap's .venv (scripts/setup).
+MELTANO_EXECUTABLE = REPO_ROOT / ".tools" / "bin" / "meltano"
 MELTANO_ENVIRONMENT = "demo"  # meltano.yml's default environment
 MELTANO_TIMEOUT_SECONDS = 300
 
@@ -296,7 +298,7 @@ class MeltanoProject:
         # An empty .env of our own: a developer's .env (real tokens) stays out of tests.
         dotenv = self.sys_dir / "tests.env"
         dotenv.touch()
-        return [str(Path(sys.executable).with_name("meltano")), "--env-file", str(dotenv), *args]
+        return [str(MELTANO_EXECUTABLE), "--env-file", str(dotenv), *args]
 
     def run(
         self, *args: str, env: Mapping[str, str] | None = None, secrets: Sequence[str] = ()
