@@ -345,10 +345,42 @@ class MeltanoProject:
 MELTANO_TEST_TIMEOUT_SECONDS = 4 * MELTANO_TIMEOUT_SECONDS
 
 
+# Modules whose tests sync the real tap process against the emulator. Each test
+# takes one to several seconds (a process start with the SDK's imports, then a sync),
+# some 260 of them about seven minutes on two cores: too slow for the lane run while
+# working, so every `e2e` test is also `slow` and `bash scripts/test --fast` leaves them
+# to the full run (CI). Listed here, not in each module, so a new end-to-end module
+# is one line.
+TESTS_DIR = Path(__file__).resolve().parent
+END_TO_END_MODULES = frozenset(
+    {
+        "test_api_drift",
+        "test_capabilities",
+        "test_child_streams",
+        "test_config_errors",
+        "test_doctor",
+        "test_end_to_end",
+        "test_output",
+        "test_output_caps",
+        "test_paging_end_to_end",
+        "test_parallel_sync",
+        "test_reliability",
+        "test_token_exit",
+        "test_tokens",
+        "test_transport_faults",
+    }
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "meltano" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(MELTANO_TEST_TIMEOUT_SECONDS))
+        # tests/unit/ has modules of the same names (test_doctor.py): only tests/ itself.
+        if item.path.parent == TESTS_DIR and item.path.stem in END_TO_END_MODULES:
+            item.add_marker(pytest.mark.e2e)
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
