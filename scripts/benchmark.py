@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.emulator import Emulator, FormSpec  # noqa: E402
+from tap_smartforms_emulator import Emulator, FormSpec  # noqa: E402
 
 PYTHON = sys.executable
 

@@ -34,7 +34,7 @@ from tap_smartforms.attachments import AttachmentDownloader, AttachmentStore  # 
 from tap_smartforms.client import DataSourceClient  # noqa: E402
 from tap_smartforms.tap import build_client  # noqa: E402
 from tap_smartforms.token_store import open_store  # noqa: E402
-from tests.emulator import Emulator, FormSpec  # noqa: E402
+from tap_smartforms_emulator import Emulator, FormSpec  # noqa: E402
 
 ROUNDS = 3
 CHUNK = 1024 * 1024

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tap_smartforms_emulator import Emulator, FormSpec  # noqa: E402
 from tests.conftest import MeltanoProject, plugin_env  # noqa: E402
-from tests.emulator import Emulator, FormSpec  # noqa: E402
 from tests.test_meltano import Postgres  # noqa: E402
 
 

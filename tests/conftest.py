@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tap_smartforms.refresh_gate import REFRESH_GATE
-from tests.emulator import PRIMARY_KEYS, Emulator, FormSpec
+from tap_smartforms_emulator import PRIMARY_KEYS, Emulator, FormSpec
 
 # Tokens the emulator mints look like these; none may ever reach the tap's output.
 MINTED_SECRET = re.compile(r"\b(?:at|rt|code)-[0-9a-f]{16,}")
@@ -195,7 +196,8 @@ def run_tap(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def emulator() -> Iterator[Any]:
-    """A factory of started emulators, all stopped at the end of the test."""
+    """A factory of started emulators, all stopped at the end of the test: the one
+    emulator fixture, for the tap's tests and the emulator's own."""
     started: list[Emulator] = []
 
     def make(forms: list[FormSpec] | None = None, **options: Any) -> Emulator:
@@ -209,9 +211,18 @@ def emulator() -> Iterator[Any]:
         emu.stop()
 
 
+@pytest.fixture
+def session() -> Iterator[requests.Session]:
+    """An HTTP session for talking to an emulator directly."""
+    with requests.Session() as http:
+        yield http
+
+
 # ------------------------------------------------------------------ Meltano
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Meltano runs from its own tool environment, not the tap's .venv (scripts/setup).
+MELTANO_EXECUTABLE = REPO_ROOT / ".tools" / "bin" / "meltano"
 MELTANO_ENVIRONMENT = "demo"  # meltano.yml's default environment
 MELTANO_TIMEOUT_SECONDS = 300
 
@@ -287,7 +298,7 @@ class MeltanoProject:
         # An empty .env of our own: a developer's .env (real tokens) stays out of tests.
         dotenv = self.sys_dir / "tests.env"
         dotenv.touch()
-        return [str(Path(sys.executable).with_name("meltano")), "--env-file", str(dotenv), *args]
+        return [str(MELTANO_EXECUTABLE), "--env-file", str(dotenv), *args]
 
     def run(
         self, *args: str, env: Mapping[str, str] | None = None, secrets: Sequence[str] = ()
@@ -334,10 +345,42 @@ class MeltanoProject:
 MELTANO_TEST_TIMEOUT_SECONDS = 4 * MELTANO_TIMEOUT_SECONDS
 
 
+# Modules whose tests sync the real tap process against the emulator. Each test
+# takes one to several seconds (a process start with the SDK's imports, then a sync),
+# some 260 of them about seven minutes on two cores: too slow for the lane run while
+# working, so every `e2e` test is also `slow` and `bash scripts/test --fast` leaves them
+# to the full run (CI). Listed here, not in each module, so a new end-to-end module
+# is one line.
+TESTS_DIR = Path(__file__).resolve().parent
+END_TO_END_MODULES = frozenset(
+    {
+        "test_api_drift",
+        "test_capabilities",
+        "test_child_streams",
+        "test_config_errors",
+        "test_doctor",
+        "test_end_to_end",
+        "test_output",
+        "test_output_caps",
+        "test_paging_end_to_end",
+        "test_parallel_sync",
+        "test_reliability",
+        "test_token_exit",
+        "test_tokens",
+        "test_transport_faults",
+    }
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "meltano" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.timeout(MELTANO_TEST_TIMEOUT_SECONDS))
+        # tests/unit/ has modules of the same names (test_doctor.py): only tests/ itself.
+        if item.path.parent == TESTS_DIR and item.path.stem in END_TO_END_MODULES:
+            item.add_marker(pytest.mark.e2e)
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """First contact with a real API that differs from our picture: nothing lost, drift reported.
 
 The emulator's ``api_drift`` mode renames assumed fields and adds unknown ones at
-every level (tests/emulator/drift.py); the real tap process must keep every value
+every level (tap_smartforms_emulator/drift.py); the real tap process must keep every value
 it does not map in ``extra`` and name the differences once per data source.
 """
 
@@ -12,9 +12,9 @@ import re
 
 import pytest
 
+from tap_smartforms_emulator import STREAMS, FormSpec
+from tap_smartforms_emulator import drift as emulated_drift
 from tests.conftest import by_key
-from tests.emulator import STREAMS, FormSpec
-from tests.emulator import drift as emulated_drift
 
 
 @pytest.fixture

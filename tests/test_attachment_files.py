@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tap_smartforms_emulator import COLUMNS, FormSpec
+from tap_smartforms_emulator.files import file_bytes
 from tests.conftest import by_key
-from tests.emulator import COLUMNS, FormSpec
-from tests.emulator.files import file_bytes
 
 FILE_COLUMNS = COLUMNS["attachments"][-5:]
 

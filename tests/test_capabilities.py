@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tap_smartforms_emulator import STREAMS, Emulator, FormSpec
 from tests.conftest import TAP_TIMEOUT_SECONDS, tap_about
-from tests.emulator import STREAMS, Emulator, FormSpec
 
 pytestmark = pytest.mark.e2e
 

@@ -8,8 +8,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from tap_smartforms_emulator import STREAMS, FormSpec
 from tests.conftest import keys, responses_bookmarks
-from tests.emulator import STREAMS, FormSpec
 
 METRIC_MARK = "METRIC: "
 

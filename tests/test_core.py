@@ -7,7 +7,7 @@ import atexit
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
 
 from tap_smartforms.tap import TapSmartForms
-from tests.emulator import Emulator, FormSpec
+from tap_smartforms_emulator import Emulator, FormSpec
 
 # The SDK builds its test class at import time from a fixed config, so this
 # module's emulator starts at import and stops when the test process ends.

@@ -24,9 +24,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from tap_smartforms_emulator import Emulator, FormSpec, Truth
+from tap_smartforms_emulator.timefmt import parse_instant
 from tests.conftest import REPO_ROOT, MeltanoProject, config_secrets, plugin_env
-from tests.emulator import Emulator, FormSpec, Truth
-from tests.emulator.timefmt import parse_instant
 from tests.test_meltano import DuckDB, Postgres, Row, Warehouse
 
 pytestmark = pytest.mark.slow

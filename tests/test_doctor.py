@@ -11,9 +11,9 @@ import pytest
 
 from tap_smartforms import doctor
 from tap_smartforms.token_store import EntryKey, TokenStore
+from tap_smartforms_emulator import FormSpec
+from tap_smartforms_emulator import drift as emulated_drift
 from tests.conftest import REPO_ROOT, config_secrets, plugin_env
-from tests.emulator import FormSpec
-from tests.emulator import drift as emulated_drift
 
 CHECKS = [
     "token", "data", "limit", "offset", "updatedFrom", "total", "page size", "sort order",

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tap_smartforms_emulator import COLUMNS, STREAMS, FormSpec
 from tests.conftest import by_key, keys
-from tests.emulator import COLUMNS, STREAMS, FormSpec
 
 TIMESTAMP_COLUMNS = {
     "forms": ("created_at", "updated_at"),

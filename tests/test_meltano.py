@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 
 from tap_smartforms.timestamps import parse_timestamp
 from tap_smartforms.token_store import EntryKey, TokenStore
+from tap_smartforms_emulator import COLUMNS, PRIMARY_KEYS, STREAMS, Emulator, FormSpec, Truth
 from tests.conftest import (
     MELTANO_TIMEOUT_SECONDS,
     REPO_ROOT,
@@ -38,7 +39,6 @@ from tests.conftest import (
     responses_bookmarks,
     tap_about,
 )
-from tests.emulator import COLUMNS, PRIMARY_KEYS, STREAMS, Emulator, FormSpec, Truth
 
 # Every pipeline installs plugins and runs Meltano: minutes, so not in the fast lane.
 pytestmark = pytest.mark.slow

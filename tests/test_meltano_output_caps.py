@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from tap_smartforms_emulator import STREAMS, Emulator, FormSpec, Truth
 from tests.conftest import MeltanoProject, config_secrets, plugin_env
-from tests.emulator import STREAMS, Emulator, FormSpec, Truth
 from tests.test_meltano import Postgres, Row, differing_columns, key, keyed, table_rows
 
 pytestmark = pytest.mark.slow

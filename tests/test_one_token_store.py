@@ -13,6 +13,7 @@ import sys
 import pytest
 
 from tap_smartforms.token_store import EntryKey, TokenStore
+from tap_smartforms_emulator import FormSpec
 from tests.conftest import (
     REPO_ROOT,
     TAP_TIMEOUT_SECONDS,
@@ -21,7 +22,6 @@ from tests.conftest import (
     config_secrets,
     plugin_env,
 )
-from tests.emulator import FormSpec
 
 
 @pytest.mark.slow  # installs Meltano's plugins (once per session) and runs it three times

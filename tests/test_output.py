@@ -11,8 +11,8 @@ from jsonschema import Draft7Validator
 from singer_sdk.helpers._typing import conform_record_data_types  # what Stream uses
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_smartforms_emulator import FormSpec
 from tests.conftest import keys
-from tests.emulator import FormSpec
 
 STREAMS = ("forms", "questions", "responses", "answers", "attachments")
 

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 import pyarrow.parquet as pq
 import pytest
 
+from tap_smartforms_emulator import STREAMS, FormSpec
 from tests.conftest import by_key
-from tests.emulator import STREAMS, FormSpec
 
 pytestmark = pytest.mark.e2e
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from tap_smartforms_emulator import Emulator, FormSpec
 from tests.conftest import responses_bookmarks
-from tests.emulator import Emulator, FormSpec
 
 PAGE_SIZE = 10
 

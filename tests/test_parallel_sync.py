@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from tap_smartforms_emulator import FormSpec, RequestLogEntry
 from tests.conftest import keys
-from tests.emulator import FormSpec, RequestLogEntry
 
 STREAMS = ("forms", "questions", "responses", "answers", "attachments")
 

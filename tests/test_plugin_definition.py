@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import MELTANO_TIMEOUT_SECONDS, REPO_ROOT, tap_about
+from tests.conftest import MELTANO_EXECUTABLE, MELTANO_TIMEOUT_SECONDS, REPO_ROOT, tap_about
 
 HUB_DEFINITION = REPO_ROOT / "hub" / "extractors" / "tap-smartforms.yml"
 
@@ -236,7 +236,7 @@ def _meltano(project: Path, *args: str) -> None:
     dotenv = project / "empty.env"
     dotenv.touch()
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("meltano")), "--env-file", str(dotenv), *args],
+        [str(MELTANO_EXECUTABLE), "--env-file", str(dotenv), *args],
         cwd=project,
         env={"PATH": str(Path(sys.executable).parent), "HOME": str(project)}
         | {"MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false", "MELTANO_PROJECT_ROOT": str(project)},

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tap_smartforms.settings import CONFIG_SCHEMA
 from tests.conftest import (
     REPO_ROOT,
@@ -68,6 +70,7 @@ def readme_block(name: str) -> str:
     return marked.split("```bash\n", 1)[1].rsplit("```", 1)[0]
 
 
+@pytest.mark.e2e
 def test_the_helper_walkthrough_runs_as_written(tmp_path):
     # The README's commands exactly, in bash, from the repository's folder, with the
     # virtualenv's tools first on PATH (as after `source .venv/bin/activate`); mktemp

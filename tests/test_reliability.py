@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from tap_smartforms_emulator import Emulator, FormSpec
 from tests.conftest import keys
-from tests.emulator import Emulator, FormSpec
 
 STREAMS = ("forms", "questions", "responses", "answers", "attachments")
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from tap_smartforms.timestamps import parse_timestamp
+from tap_smartforms_emulator import STREAMS, Emulator, FormSpec
 from tests.conftest import tap_runner
-from tests.emulator import STREAMS, Emulator, FormSpec
 
 SNOWFLAKE_MAX_IDENTIFIER = 255
 SNAKE_CASE = re.compile(r"[a-z_][a-z0-9_]*")

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from tap_smartforms_emulator import PRIMARY_KEYS, STREAMS, Emulator, FormSpec
 from tests.conftest import keys, tap_runner
-from tests.emulator import PRIMARY_KEYS, STREAMS, Emulator, FormSpec
 from tests.snowflake.venv import snowflake_python
 
 pytestmark = pytest.mark.slow

@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from tap_smartforms_emulator import FormSpec
 from tests.conftest import TAP_TIMEOUT_SECONDS, assert_no_secrets, config_secrets
-from tests.emulator import FormSpec
 from tests.test_tokens import finish, response_ids, start_tap, truth_ids
 
 REUSE_WINDOW_SECONDS = 600.0

@@ -1,4 +1,4 @@
-"""Rotating refresh tokens against the emulator's token endpoint (api-contract §2):
+"""Rotating refresh tokens against the emulator's token endpoint (docs/api-contract.md §2):
 kept in the token store, shared safely by overlapping runs, failing clearly.
 
 Every run here is the real tap process; the emulator counts stale refresh-token
@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from tap_smartforms.token_store import EntryKey, TokenStore, fingerprint
+from tap_smartforms_emulator import FormSpec
 from tests.conftest import TAP_TIMEOUT_SECONDS, TapRun, assert_no_secrets, config_secrets
-from tests.emulator import FormSpec
 
 
 def start_tap(config: dict[str, Any], workdir: Path, name: str, **popen: Any) -> subprocess.Popen:

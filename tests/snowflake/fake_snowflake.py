@@ -5,7 +5,7 @@ the tap's. fakesnow patches ``snowflake.connector`` in this process and keeps ea
 database as a DuckDB file under ``--db-path``. target-snowflake 0.20.x loads every
 stream through the user stage ``@~`` (PUT, then MERGE or COPY INTO reading the stage,
 then REMOVE), none of which fakesnow 0.12.1 runs, so ``_StageShim`` stands in for the
-stage with a local folder (shared/snowflake-notes.md says what was measured):
+stage with a local folder (README, "Snowflake", says what it covers):
 
 * ``PUT file://<f> '@~/<path>'`` copies the file to ``<stage>/<path>/``;
 * a read of ``'@~/<path>'`` becomes a subquery over DuckDB's ``read_json_objects``

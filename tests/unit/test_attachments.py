@@ -16,8 +16,8 @@ from tap_smartforms import settings as settings_module
 from tap_smartforms.attachments import AttachmentDownloader, AttachmentStore, safe_name
 from tap_smartforms.tap import build_client
 from tap_smartforms.token_store import open_store
-from tests.emulator import Emulator, FormSpec
-from tests.emulator.files import file_bytes
+from tap_smartforms_emulator import Emulator, FormSpec
+from tap_smartforms_emulator.files import file_bytes
 
 LOGGER = logging.getLogger("test-attachments")
 

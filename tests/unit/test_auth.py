@@ -47,7 +47,7 @@ def token_reply(
 class RotatingTokenEndpoint(BaseAdapter):
     """A token endpoint served in process to a real ``requests.Session``: only the
     chain's newest refresh token is accepted, and each refresh rotates it
-    (api-contract §2)."""
+    (docs/api-contract.md §2)."""
 
     def __init__(self, current: str = CONFIGURED) -> None:
         super().__init__()

@@ -17,7 +17,7 @@ from tap_smartforms.token_store import (
     TokenStoreError,
     fingerprint,
 )
-from tests.emulator import Emulator, FormSpec
+from tap_smartforms_emulator import Emulator, FormSpec
 
 BODY = {
     "grant_type": "authorization_code",

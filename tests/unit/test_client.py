@@ -1,6 +1,6 @@
 """DataSourceClient.fetch_page: what each HTTP status of the data endpoint leads to.
 
-api-contract.md §5. The HTTP side is an in-process fake (a ``requests`` transport
+docs/api-contract.md §5. The HTTP side is an in-process fake (a ``requests`` transport
 adapter serving scripted replies), the token endpoint included, so the real
 authenticator's refresh-on-401 runs; sleeps go to a fake clock, so nothing waits.
 """

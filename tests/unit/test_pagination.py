@@ -1,6 +1,6 @@
 """OffsetPager and iter_pages: where pages start and when paging ends.
 
-api-contract.md §3, §5, §6: pages by limit/offset; the last page is the one with
+docs/api-contract.md §3, §5, §6: pages by limit/offset; the last page is the one with
 fewer responses than asked for (or none), also when total/offset/limit are missing;
 a 413 is retried at the same offset with a smaller limit. Each page after the first
 starts one response early (pagination.OVERLAP) to notice deletions; that overlap is

@@ -1,8 +1,8 @@
 """shape_page turns one reply into records of all five streams, whatever is missing.
 
-api-contract.md §6: unknown fields are kept (in ``extra``); null, missing or empty nested objects
-and lists are tolerated; answers to deleted questions are kept. data-model.md: a
-column never changes type from one record to the next.
+docs/api-contract.md §6: unknown fields are kept (in ``extra``); null, missing or empty
+nested objects and lists are tolerated; answers to deleted questions are kept. README,
+"Streams": a column never changes type from one record to the next.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from tap_smartforms.api_shape import Page, PageFormatError, new_field_tally, shape_page
-from tests.emulator import COLUMNS, FormSpec
-from tests.emulator.data import DataSource
+from tap_smartforms_emulator import COLUMNS, FormSpec
+from tap_smartforms_emulator.data import DataSource
 
 FORM = {
     "id": "f1",

@@ -1,4 +1,4 @@
-"""Every timestamp style the API uses comes out as UTC RFC 3339 (api-contract.md §4).
+"""Every timestamp style the API uses comes out as UTC RFC 3339 (docs/api-contract.md §4).
 
 The contract lists ISO-8601 instants only: Jira's ``+0000`` (no colon), ``Z`` and
 ``+02:00``, with or without a fraction of a second. Epoch numbers are not among
@@ -17,7 +17,7 @@ from tap_smartforms.timestamps import (
     normalize_timestamp,
     parse_timestamp,
 )
-from tests.emulator.timefmt import OFFSETS_MINUTES, STYLES, render
+from tap_smartforms_emulator.timefmt import OFFSETS_MINUTES, STYLES, render
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """answers.value is the API's value as JSON text; value_text a readable rendering.
 
-data-model.md: lists joined with ", ", users by display name, null stays null.
+README, "Streams": lists joined with ", ", users by display name, null stays null.
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import json
 import pytest
 
 from tap_smartforms.api_shape import render_value_text, shape_page
-from tests.emulator import QUESTION_TYPES
+from tap_smartforms_emulator import QUESTION_TYPES
 
 LONG_PARAGRAPH = "Ünïcödé ✓ «guillemets» שלום 日本語 🎉\n\tline two; " * 2000
 
-# One value of each question type, shaped as api-contract.md §4 says the type sends it.
+# One value of each question type, shaped as docs/api-contract.md §4 says the type sends it.
 VALUE_BY_TYPE: dict[str, tuple[object, str]] = {
     "text": ("Ada Lovelace", "Ada Lovelace"),
     "paragraph": ("First line.\nSecond line.", "First line.\nSecond line."),

@@ -1,4 +1,4 @@
-"""The OAuth token endpoint's state: chains of rotating refresh tokens (api-contract §2).
+"""The OAuth token endpoint's state: chains of rotating refresh tokens (docs/api-contract.md §2).
 
 A chain starts with a consent (the initial refresh token made at construction, or
 an authorization code exchange) and belongs to one data source. Each refresh

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, Protocol
 
+from typing_extensions import override
+
 Delivery = Literal["normal", "cut", "drip", "reset"]
 
 
@@ -86,6 +88,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
 
+    @override
     def handle_error(self, request: Any, client_address: Any) -> None:
         error = sys.exc_info()[1]
         if isinstance(error, ConnectionError | TimeoutError):
@@ -98,10 +101,12 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server_version = "smartforms-emulator/1"
 
+    @override
     def setup(self) -> None:
         super().setup()
         self._server().track(self.connection, open_=True)
 
+    @override
     def finish(self) -> None:
         try:
             super().finish()
@@ -163,5 +168,6 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(reply.body)
 
+    @override
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the stats record every request."""

@@ -1,4 +1,4 @@
-"""Ground truth: the records the tap should emit, derived from data-model.md.
+"""Ground truth: the records the tap should emit, derived from the data model (README, "Streams").
 
 This is an oracle independent of the tap: it reads the API documents the
 emulator serves and the instants their timestamps render, and applies the data
@@ -43,7 +43,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "stored_path", "sha256", "stored_size_bytes", "downloaded_at", "download_error",
     ),
 }  # fmt: skip
-"""The columns of each stream, as data-model.md names them."""
+"""The columns of each stream, as the README's "Streams" names them."""
 
 PRIMARY_KEYS: dict[str, tuple[str, ...]] = {
     "forms": ("id",),
@@ -66,14 +66,14 @@ class SourceSnapshot:
 
 
 def value_json(value: Any) -> str | None:
-    """The answer's value as compact JSON text; null stays null (data-model.md, answers)."""
+    """The answer's value as compact JSON text; null stays null (README, "Streams")."""
     if value is None:
         return None
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def value_text(value: Any) -> str | None:
-    """The readable rendering of an answer value (data-model.md, answers)."""
+    """The readable rendering of an answer value (README, "Streams")."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -90,7 +90,7 @@ def value_text(value: Any) -> str | None:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-# The fields of each object that data-model.md maps to columns (api-contract §4);
+# The fields of each object that the tap maps to columns (docs/api-contract.md §4);
 # the rest of an object is its record's ``extra``.
 _MAPPED: dict[str, frozenset[str]] = {
     "form": frozenset({"id", "name", "description", "status", "createdAt", "updatedAt",

@@ -1,15 +1,15 @@
-"""A local emulator of the Smart Forms for Jira Data Source API (api-contract.md).
+"""A local emulator of the Smart Forms for Jira Data Source API (docs/api-contract.md).
 
 In-process::
 
-    from tests.emulator import Emulator, FormSpec
+    from tap_smartforms_emulator import Emulator, FormSpec
 
     with Emulator(forms=[FormSpec(responses=120, seed=1)]) as emu:
         config = emu.tap_config(token_store_path=str(tmp_path / "tokens.json"))
         ...
         assert records == emu.truth()
 
-Out of process: ``python -m tests.emulator --help``.
+Out of process: ``python -m tap_smartforms_emulator --help``.
 """
 
 from .clock import ManualClock, ManualWallClock

@@ -1,6 +1,6 @@
 """API drift on demand: documents as a server whose shape differs from our picture.
 
-The tap's field names are assumed (api-contract.md §4). ``drift`` rewrites the
+The tap's field names are assumed (docs/api-contract.md §4). ``drift`` rewrites the
 stored documents the way a real server might differ: fields renamed, fields added
 at every level, so tests can check that nothing is lost (every unmapped field
 reaches the ``extra`` column) and that the run reports the drift. Values are

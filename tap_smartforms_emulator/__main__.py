@@ -1,4 +1,4 @@
-"""``python -m tests.emulator``: serve generated data until SIGTERM or SIGINT.
+"""``python -m tap_smartforms_emulator``: serve generated data until SIGTERM or SIGINT.
 
 The tap config file is written (mode 0600, atomically) only once the server
 listens, so its appearance is the readiness signal; a truth file, if asked for,
@@ -31,7 +31,7 @@ from .truth import row_counts
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.emulator",
+        prog="python -m tap_smartforms_emulator",
         description="Local emulator of the Smart Forms for Jira Data Source API.",
     )
     parser.add_argument("--port", type=int, default=0, help="port on 127.0.0.1, 0 for a free one")
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--api-drift",
         action="store_true",
-        help="serve fields renamed and added at every level (tests/emulator/drift.py)",
+        help="serve fields renamed and added at every level (tap_smartforms_emulator/drift.py)",
     )
     parser.add_argument(
         "--unsorted",

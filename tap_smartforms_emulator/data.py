@@ -27,7 +27,7 @@ QUESTION_TYPES: tuple[str, ...] = (
     "text", "paragraph", "number", "date", "datetime", "select", "radio",
     "multiselect", "checkbox", "user", "email", "url", "rating", "attachment",
 )  # fmt: skip
-"""Every question type of api-contract §4, in the order a messy form uses them."""
+"""Every question type of docs/api-contract.md §4, in the order a messy form uses them."""
 
 CHOICE_TYPES = frozenset({"select", "radio", "multiselect"})
 PLAIN_TYPES: tuple[str, ...] = (

@@ -1,6 +1,6 @@
 """The Emulator: data, tokens, faults and stats behind one local HTTP server.
 
-Requests for data go through these steps, in order (api-contract §3-§5):
+Requests for data go through these steps, in order (docs/api-contract.md §3-§5):
 
 1. ``latency`` seconds of sleep;
 2. query validation (400 for a missing ``dataSourceId`` or a bad parameter);
@@ -13,7 +13,7 @@ Requests for data go through these steps, in order (api-contract §3-§5):
 8. the rate limit of the token's chain: 429 with ``Retry-After``;
 9. the page, 413 when its body would exceed ``max_body_bytes``.
 
-Paging misbehaviour the tap must survive (api-contract §6), each off by default:
+Paging misbehaviour the tap must survive (docs/api-contract.md §6), each off by default:
 
 * ``omit_paging_fields``: replies carry no ``total``, ``offset`` or ``limit``;
 * ``silent_page_cap=N``: a page never holds more than N responses, yet the reply
@@ -448,7 +448,7 @@ class Emulator:
 
     def _admin_request(self, path: str, query: str) -> Reply:
         """What a person at the keyboard does at Atlassian: authorize (a code) or lose
-        the authorization (a revoked chain), for ``python -m tests.emulator`` users."""
+        the authorization (a revoked chain), for ``python -m tap_smartforms_emulator`` users."""
         ds_id = _first(parse_qs(query), "dataSourceId") or ""
         if ds_id not in self._sources:
             return error_reply(404, "not_found", f"Data source {ds_id} not found")

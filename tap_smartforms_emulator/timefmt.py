@@ -9,7 +9,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MICROSECOND = timedelta(microseconds=1)
 
 STYLES = ("jira", "zulu", "colon_millis", "colon")
-"""How the API may render one instant (see api-contract §4):
+"""How the API may render one instant (see docs/api-contract.md §4):
 
 - ``jira``:         ``2026-01-15T16:23:45.000+0200`` (always milliseconds, offset without colon)
 - ``zulu``:         ``2026-01-15T14:23:45Z`` (UTC; milliseconds only when not zero)
