@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import copy
 import datetime
 import logging
 import sys
@@ -36,7 +37,9 @@ class TapSmartForms(BridgedTap):
 
     name = "tap-smartforms"
     package_name = "tap-smartforms"
-    config_jsonschema = settings_module.CONFIG_SCHEMA
+    # A copy: the SDK appends its own settings to this dict in place, and
+    # settings.CONFIG_SCHEMA must stay the tap's own (defaults, bounds, known keys).
+    config_jsonschema = copy.deepcopy(settings_module.CONFIG_SCHEMA)
     # SCHEMA, STATE and the records that take the SDK's path (output.py) are written
     # with msgspec: the SDK's own faster writer.
     message_writer_class = MsgSpecWriter
