@@ -1,9 +1,9 @@
 """The one place that knows the API's JSON: field names, query parameters, page shape.
 
-Much of the Data Source API is not published (``shared/api-contract.md`` marks it
+Much of the Data Source API is not published (``docs/api-contract.md`` marks it
 [assumed]). Every assumed name lives here, so adapting to the real server is a
 change to this file alone. Everything else in the tap works on the records this
-module returns, named as ``shared/data-model.md`` names them.
+module returns, named as the README's Streams section names them.
 
 Tolerance (contract section 6): null, missing or empty nested objects and lists
 become null columns or empty lists; answers to deleted questions are kept;
@@ -365,7 +365,7 @@ def _response_bundle(
 
 
 def render_value_text(value: object) -> str | None:
-    """A readable rendering of an answer's value (data-model.md, ``value_text``).
+    """A readable rendering of an answer's value (README, Streams: ``value_text``).
 
     Lists are joined with ", ", users shown by display name, booleans as true/false,
     numbers as JSON writes them; null stays null.

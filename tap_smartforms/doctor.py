@@ -1,6 +1,6 @@
 """``tap-smartforms doctor``: what the real server honours of what the tap assumes.
 
-Much of the API is assumed (``shared/api-contract.md``). The doctor asks each data
+Much of the API is assumed (``docs/api-contract.md``). The doctor asks each data
 source a few small, telling questions and prints one plain-text report a user can
 paste into a bug report: does the token refresh (and is the rotated one saved),
 does the server honour ``limit``, ``offset`` and ``updatedFrom``, send an integer

@@ -1,6 +1,6 @@
 """API drift: the fields the API sent that we do not map, and assumed ones it never sent.
 
-Much of the API's shape is assumed (``shared/api-contract.md``). A wrong guess must
+Much of the API's shape is assumed (``docs/api-contract.md``). A wrong guess must
 not pass unnoticed: ``api_shape.py`` keeps every field it does not read in the
 ``extra`` column, and tells a ``FieldTally`` which keys each JSON object carried.
 At the end of a run (and in ``tap-smartforms doctor``) the tally says, once per

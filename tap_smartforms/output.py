@@ -3,7 +3,7 @@
 Why not the SDK's per-record path (``sdk_bridge.write_record_the_sdk_way``): for each record
 it drops deselected fields, conforms every value to the schema, runs the stream
 maps, builds a message object, serialises it and flushes stdout: several times the
-cost of fetching, parsing and shaping the record (sdk-notes.md, "Cost per record").
+cost of fetching, parsing and shaping the record (the README's Performance section).
 
 Our records leave ``api_shape.py`` already in their schema's types (a test holds the
 SDK's type conformance to be a no-op on them), so when a stream has no stream map

@@ -11,7 +11,7 @@ The other four streams are declared children of ``responses`` so the SDK never
 syncs them on its own, and selecting any of them makes ``responses`` run. They
 are not synced as the SDK's child streams (once per response: a SCHEMA message,
 log lines and set-up every time, several times the cost of the record itself,
-see sdk-notes.md).
+see the README's Performance section).
 """
 
 from __future__ import annotations
