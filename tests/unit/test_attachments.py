@@ -6,8 +6,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pytest
@@ -67,6 +68,29 @@ def served(tmp_path):
         yield emulator, client
 
 
+def _resolve(
+    records: list[dict[str, Any]],
+    client: Any,
+    root: str,
+    *,
+    workers: int,
+    sleep: Callable[[float], None] | None = None,
+) -> Any:
+    """Download ``records`` into ``root`` with a fresh downloader, closed afterwards."""
+    downloader = AttachmentDownloader(
+        AttachmentStore(root),
+        workers=workers,
+        max_bytes=None,
+        deadline_seconds=30,
+        logger=LOGGER,
+        **({"sleep": sleep} if sleep is not None else {}),
+    )
+    try:
+        return downloader.resolve(records, client)
+    finally:
+        downloader.close()
+
+
 def test_files_go_to_fsspecs_memory_filesystem(served):
     emulator, client = served
     records = [
@@ -74,17 +98,7 @@ def test_files_go_to_fsspecs_memory_filesystem(served):
         for bundle in client.fetch_page(offset=0, limit=50, updated_from=None).responses
         for record in bundle.attachments
     ]
-    downloader = AttachmentDownloader(
-        AttachmentStore("memory://attachments-test"),
-        workers=3,
-        max_bytes=None,
-        deadline_seconds=30,
-        logger=LOGGER,
-    )
-    try:
-        outcome = downloader.resolve(records, client)
-    finally:
-        downloader.close()
+    outcome = _resolve(records, client, "memory://attachments-test", workers=3)
 
     memory = fsspec.filesystem("memory")
     assert records
@@ -106,18 +120,7 @@ def test_a_missing_file_is_named_in_one_line_without_retrying(served):
     record = dict(next(r for bundle in page.responses for r in bundle.attachments))
     record["download_url"] = emulator.base_url + "/no-such-path-gives-404"
     waits: list[float] = []
-    downloader = AttachmentDownloader(
-        AttachmentStore("memory://attachments-404"),
-        workers=1,
-        max_bytes=None,
-        deadline_seconds=30,
-        logger=LOGGER,
-        sleep=waits.append,
-    )
-    try:
-        outcome = downloader.resolve([record], client)
-    finally:
-        downloader.close()
+    outcome = _resolve([record], client, "memory://attachments-404", workers=1, sleep=waits.append)
 
     assert outcome.failed == 1
     assert record["download_error"].startswith("not found (HTTP 404)")
@@ -132,18 +135,9 @@ def test_a_server_error_is_retried(served):
     page = client.fetch_page(offset=0, limit=50, updated_from=None)
     [record] = [r for b in page.responses for r in b.attachments if r["id"] == f"att-{key}"]
     waits: list[float] = []
-    downloader = AttachmentDownloader(
-        AttachmentStore("memory://attachments-flaky"),
-        workers=1,
-        max_bytes=None,
-        deadline_seconds=30,
-        logger=LOGGER,
-        sleep=waits.append,
+    outcome = _resolve(
+        [record], client, "memory://attachments-flaky", workers=1, sleep=waits.append
     )
-    try:
-        outcome = downloader.resolve([record], client)
-    finally:
-        downloader.close()
 
     assert outcome.stored == 1
     assert len(waits) == 1
@@ -172,17 +166,7 @@ def test_downloads_on_the_api_host_count_against_the_request_budget(served):
     records = [r for b in page.responses for r in b.attachments]
     budget = CountingLimiter()
     client.limiter = budget  # type: ignore[assignment]
-    downloader = AttachmentDownloader(
-        AttachmentStore("memory://attachments-budget"),
-        workers=2,
-        max_bytes=None,
-        deadline_seconds=30,
-        logger=LOGGER,
-    )
-    try:
-        outcome = downloader.resolve(records, client)
-    finally:
-        downloader.close()
+    outcome = _resolve(records, client, "memory://attachments-budget", workers=2)
 
     assert outcome.stored == len(records)
     assert budget.slots == len(records) - 1  # not the file on another host
@@ -225,17 +209,7 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(served):
     key = emulator.attach_file(ds_id, emulator.response_ids(ds_id)[0], "r.txt", serving="redirect")
     page = client.fetch_page(offset=0, limit=50, updated_from=None)
     [record] = [r for b in page.responses for r in b.attachments if r["id"] == f"att-{key}"]
-    downloader = AttachmentDownloader(
-        AttachmentStore("memory://attachments-redirect"),
-        workers=1,
-        max_bytes=None,
-        deadline_seconds=30,
-        logger=LOGGER,
-    )
-    try:
-        outcome = downloader.resolve([record], client)
-    finally:
-        downloader.close()
+    outcome = _resolve([record], client, "memory://attachments-redirect", workers=1)
 
     assert outcome.stored == 1
     assert [(r.host.split(":")[0], r.bearer) for r in emulator.file_requests] == [
