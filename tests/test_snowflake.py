@@ -48,6 +48,7 @@ class FakeSnowflake:
     folder: Path
 
     def load(self, singer_messages: str) -> subprocess.CompletedProcess[str]:
+        self.folder.mkdir(parents=True, exist_ok=True)
         config = self.folder / "target.json"
         config.write_text(json.dumps(TARGET_CONFIG))
         command = [str(self.python), str(WRAPPER), "target", "--db-path", str(self.folder / "db")]
@@ -94,7 +95,6 @@ class Loads:
     second_run_records: dict[str, list[dict[str, Any]]]
     updated: set[str]
     inserted: str
-    forms_schema: dict[str, Any]
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,6 @@ def loads(tmp_path_factory: pytest.TempPathFactory) -> Any:
             {stream: second.records(stream) for stream in STREAMS},
             updated,
             inserted,
-            next(m for m in first.messages if m["type"] == "SCHEMA" and m["stream"] == "forms"),
         )
     finally:
         emu.stop()
@@ -221,29 +220,98 @@ def test_unicode_text_round_trips(loads):
         assert loaded[key] == text
 
 
-def test_activate_version_soft_deletes_rows_of_older_versions(loads, tmp_path):
-    # The tap does not emit ACTIVATE_VERSION for its page-fed full-table streams yet,
-    # so hand-made messages prove the target's load path for it, into a warehouse of
-    # their own: version 1 with both forms, then version 2 with only the first.
-    warehouse = FakeSnowflake(loads.warehouse.python, tmp_path)
-    forms = loads.first_run_records["forms"]
-    assert len(forms) == 2
+def _activations(run: Any) -> dict[str, int]:
+    return {m["stream"]: m["version"] for m in run.messages if m["type"] == "ACTIVATE_VERSION"}
 
-    def version(number: int, records: list[dict[str, Any]]) -> str:
-        activate = {"type": "ACTIVATE_VERSION", "stream": "forms", "version": number}
-        messages = [loads.forms_schema, activate]
-        messages += [
-            {"type": "RECORD", "stream": "forms", "record": r, "version": number} for r in records
-        ]
-        return "".join(json.dumps(m) + "\n" for m in [*messages, activate])
 
-    warehouse.load(version(1, forms))
-    warehouse.load(version(2, forms[:1]))
+def test_tap_activate_version_soft_deletes_what_smart_forms_deleted(tmp_path):
+    # The tap's own ACTIVATE_VERSION, into a warehouse of its own: a reconcile run with
+    # versioned forms and questions, then one after the emulator deleted a response
+    # (with its answers and files) and a question.
+    warehouse = FakeSnowflake(snowflake_python(), tmp_path)
+    emu = Emulator(forms=[FormSpec(responses=40, seed=43), FormSpec(responses=20, seed=44)])
+    emu.start()
+    try:
+        run_tap = tap_runner(tmp_path)
+        config = emu.tap_config(
+            page_size=15, emit_activate_version_messages=True, full_refresh_responses=True
+        )
+        first = run_tap(config)
+        assert first.returncode == 0, first.stderr
+        warehouse.load(first.stdout)
+        before = emu.truth()
 
-    rows = {row["ID"]: row for row in warehouse.table("forms")}
-    kept, dropped = forms[0]["id"], forms[1]["id"]
-    assert set(rows) == {kept, dropped}
-    assert rows[kept]["_SDC_DELETED_AT"] is None
-    assert rows[kept]["_SDC_TABLE_VERSION"] == 2
-    assert rows[dropped]["_SDC_DELETED_AT"] is not None
-    assert rows[dropped]["NAME"] == forms[1]["name"]  # soft delete: the row stays
+        ds_id = emu.data_source_ids[0]
+        with_files = {a["response_id"] for a in before["attachments"]}
+        response_id = next(r for r in emu.response_ids(ds_id) if r in with_files)
+        emu.delete_response(ds_id, response_id)
+        question = next(q for q in before["questions"] if q["data_source_id"] == ds_id)
+        emu.delete_question(ds_id, question["id"])
+        second = run_tap(config, state=first.states[-1])
+        assert second.returncode == 0, second.stderr
+        warehouse.load(second.stdout)
+        truth = emu.truth()
+    finally:
+        emu.stop()
+
+    activated = _activations(second)
+    assert set(activated) == set(STREAMS)
+    deleted_somewhere: dict[str, set[tuple[Any, ...]]] = {}
+    for stream in STREAMS:
+        rows = warehouse.table(stream)
+        everything = _keys_of_rows(rows, stream)
+        assert len(rows) == len(everything), stream
+        # Soft delete: every row ever loaded stays; the live ones are Smart Forms' now,
+        # all of the tap's last version, and exactly the others are marked.
+        assert everything == set(keys(before[stream], stream)), stream
+        live = _live(rows)
+        assert _keys_of_rows(live, stream) == set(keys(truth[stream], stream)), stream
+        assert {row["_SDC_TABLE_VERSION"] for row in live} == {activated[stream]}, stream
+        marked = [row for row in rows if row["_SDC_DELETED_AT"] is not None]
+        deleted_somewhere[stream] = _keys_of_rows(marked, stream)
+        assert deleted_somewhere[stream] == everything - set(keys(truth[stream], stream)), stream
+
+    assert deleted_somewhere["responses"] == {(response_id,)}
+    assert deleted_somewhere["questions"] == {(question["form_id"], question["id"])}
+    assert deleted_somewhere["forms"] == set()
+    for stream in ("answers", "attachments"):
+        assert deleted_somewhere[stream], stream
+        of_response = {
+            tuple(r[name] for name in PRIMARY_KEYS[stream])
+            for r in before[stream]
+            if r["response_id"] == response_id
+        }
+        assert deleted_somewhere[stream] == of_response, stream
+
+
+def test_tap_batch_messages_load_every_table_with_the_emulator_rows(tmp_path):
+    # BATCH messages (jsonl + gzip files under a file:// root): the target reads the
+    # tap's files, PUTs them to the stage and MERGEs them like its own.
+    warehouse = FakeSnowflake(snowflake_python(), tmp_path / "warehouse")
+    emu = Emulator(forms=[FormSpec(responses=60, seed=45), FormSpec(responses=30, seed=46)])
+    emu.start()
+    try:
+        batches = {
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "storage": {"root": (tmp_path / "batches").as_uri()},
+            "batch_size": 100,
+        }
+        run = tap_runner(tmp_path)(emu.tap_config(page_size=25, batch_config=batches))
+        assert run.returncode == 0, run.stderr
+        truth = emu.truth()
+    finally:
+        emu.stop()
+
+    types = [m["type"] for m in run.messages]
+    assert "RECORD" not in types
+    assert {m["stream"] for m in run.messages if m["type"] == "BATCH"} == set(STREAMS)
+    assert types.count("BATCH") > len(STREAMS), "several batch files per stream"
+    warehouse.load(run.stdout)
+    for stream in STREAMS:
+        rows = warehouse.table(stream)
+        assert truth[stream], stream
+        assert len(rows) == len(truth[stream]), stream
+        assert _keys_of_rows(rows, stream) == set(keys(truth[stream], stream)), stream
+    loaded = {row["ID"]: row["UPDATED_AT"] for row in warehouse.table("responses")}
+    for response in truth["responses"]:
+        assert _same_instant(loaded[response["id"]], response["updated_at"])
