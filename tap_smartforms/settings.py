@@ -205,15 +205,14 @@ CONFIG_SCHEMA = th.PropertiesList(
 
 # The settings the SDK itself reads, as it appends them to the tap's schema for
 # its capabilities (stream maps, flattening, batch: tests/unit/test_settings.py holds
-# this to the SDK's append_builtin_config), plus emit_activate_version_messages,
-# which the SDK's Stream reads from the config without declaring it.
+# this to the SDK's append_builtin_config). emit_activate_version_messages, which
+# the SDK's Stream reads without declaring it, is declared in CONFIG_SCHEMA instead.
 SDK_SETTINGS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         **STREAM_MAPS_CONFIG["properties"],
         **FLATTENING_CONFIG["properties"],
         **BATCH_CONFIG["properties"],
-        "emit_activate_version_messages": th.BooleanType().type_dict,
     },
 }
 DATA_SOURCE_KEYS = tuple(CONFIG_SCHEMA["properties"]["data_sources"]["items"]["properties"])
@@ -329,8 +328,7 @@ def parse(config: Mapping[str, Any]) -> TapSettings:
 
     sources = _data_sources(config, problems)
     if problems:
-        # Two checks may find the same fault (the SDK schema and ours): say it once.
-        raise SettingsError(list(dict.fromkeys(problems)))
+        raise SettingsError(problems)
     return TapSettings(
         data_sources=tuple(source for _, source in sources),
         oauth_token_url=token_url,

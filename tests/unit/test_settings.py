@@ -338,6 +338,4 @@ def test_sdk_settings_schema_covers_every_setting_the_sdk_adds_for_the_tap():
     TapSmartForms.append_builtin_config(appended)
 
     assert set(appended["properties"]) <= set(SDK_SETTINGS_SCHEMA["properties"])
-    assert set(SDK_SETTINGS_SCHEMA["properties"]) - set(appended["properties"]) == {
-        "emit_activate_version_messages"
-    }
+    assert set(SDK_SETTINGS_SCHEMA["properties"]) - set(appended["properties"]) == set()
