@@ -26,7 +26,8 @@ import pytest
 
 from tap_smartforms_emulator import Emulator, FormSpec, Truth
 from tap_smartforms_emulator.timefmt import parse_instant
-from tests.conftest import REPO_ROOT, MeltanoProject, config_secrets, plugin_env
+from tests.conftest import REPO_ROOT, MeltanoProject, config_secrets, plugin_env, tap_runner
+from tests.snowflake.fake import DATABASE, SnowflakeWarehouse
 from tests.test_meltano import DuckDB, Postgres, Row, Warehouse
 
 pytestmark = pytest.mark.slow
@@ -151,23 +152,62 @@ def dbt_env(warehouse: Warehouse, dbt_schema: str) -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="module", params=["postgres", "duckdb"])
+def created_views(dbt_log: str) -> dict[str, str]:
+    """form id -> wide view, from what smartforms_create_wide_views logged."""
+    created = re.findall(r"smartforms: \S+\.\"?(wide_\w+)\"? \(form ([^)]+)\)", dbt_log)
+    return {form: view for view, form in created}
+
+
+def snowflake_pipeline(scratch: Path, forms: list[FormSpec]) -> DbtPipeline:
+    """The same pipeline on the fake Snowflake, without Meltano: fakesnow answers only
+    inside its wrapper process, so the tap's output goes to target-snowflake there, then
+    dbt-snowflake runs the package with its own profile (DBT_TARGET=snowflake), as a
+    Snowflake user runs it on their own."""
+    warehouse = SnowflakeWarehouse(scratch / "snowflake")
+    dbt_schema = f"{warehouse.schema}_dbt"
+    with Emulator(forms=forms) as emu:
+        run = tap_runner(scratch)(emu.tap_config(token_store_path=str(scratch / "tokens.json")))
+        assert run.returncode == 0, run.stderr[-4000:]
+        warehouse.fake.load(run.stdout)
+        truth = emu.truth()
+    env = {
+        "DBT_TARGET": "snowflake",
+        "DBT_PROFILES_DIR": str(REPO_ROOT / "dbt" / "profiles"),
+        "DBT_SNOWFLAKE_DATABASE": DATABASE,
+        "DBT_SNOWFLAKE_SCHEMA": dbt_schema,
+        "SMARTFORMS_SOURCE_SCHEMA": warehouse.schema,
+    }
+    paths = ["--project-dir", str(REPO_ROOT / "dbt"), "--target-path", str(scratch / "target")]
+    paths += ["--log-path", str(scratch / "logs")]
+    log = ""
+    for command in (["run"], ["test"], ["run-operation", "smartforms_create_wide_views"]):
+        done = warehouse.fake.dbt([*command, *paths], env)
+        output = done.stdout.decode() + done.stderr.decode()
+        assert done.returncode == 0, output[-8000:]
+        log += output
+    return DbtPipeline(warehouse, dbt_schema, truth, created_views(log), log)
+
+
+@pytest.fixture(scope="module", params=["postgres", "duckdb", "snowflake"])
 def dbt_pipeline(
     request: pytest.FixtureRequest,
     meltano: MeltanoProject,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[DbtPipeline]:
     scratch = tmp_path_factory.mktemp(f"dbt-{request.param}")
-    warehouse: Warehouse = (
-        Postgres() if request.param == "postgres" else DuckDB(scratch / "warehouse.duckdb")
-    )
-    dbt = f"dbt-{request.param}"
-    dbt_schema = f"{getattr(warehouse, 'schema', 'smartforms')}_dbt"
     labels = tuple(label for label, _ in WIDE_LABELS)
     forms = [
         FormSpec(responses=40, seed=61),
         FormSpec(responses=25, seed=62, answers_per_response=200, question_labels=labels),
     ]
+    if request.param == "snowflake":
+        yield snowflake_pipeline(scratch, forms)
+        return
+    warehouse: Warehouse = (
+        Postgres() if request.param == "postgres" else DuckDB(scratch / "warehouse.duckdb")
+    )
+    dbt = f"dbt-{request.param}"
+    dbt_schema = f"{getattr(warehouse, 'schema', 'smartforms')}_dbt"
     try:
         with Emulator(forms=forms) as emu:
             config = emu.tap_config(token_store_path=str(scratch / "tokens.json"))
@@ -189,9 +229,7 @@ def dbt_pipeline(
             )
             assert result.returncode == 0, result.stderr[-8000:]
             truth = emu.truth()
-        created = re.findall(r"smartforms: \S+\.\"?(wide_\w+)\"? \(form ([^)]+)\)", result.stderr)
-        views = {form: view for view, form in created}
-        yield DbtPipeline(warehouse, dbt_schema, truth, views, result.stderr)
+        yield DbtPipeline(warehouse, dbt_schema, truth, created_views(result.stderr), result.stderr)
     finally:
         warehouse.drop()
         if isinstance(warehouse, Postgres):
@@ -200,9 +238,10 @@ def dbt_pipeline(
 
 
 def wide_rows(pipeline: DbtPipeline, view: str) -> tuple[list[str], list[Row]]:
-    rows = pipeline.warehouse.query(
-        f'select * from "{pipeline.dbt_schema}"."{view}" order by response_id'
-    )
+    relation = f'"{pipeline.dbt_schema}"."{view}"'
+    if isinstance(pipeline.warehouse, SnowflakeWarehouse):
+        relation = f"{pipeline.dbt_schema}.{view}"  # dbt-snowflake does not quote names
+    rows = pipeline.warehouse.query(f"select * from {relation} order by response_id")
     return (list(rows[0]) if rows else []), rows
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -151,3 +152,10 @@ def test_readme_configuration_table_states_the_defaults_and_bounds_of_settings_p
             assert kind == f"integer {schema['minimum']}\N{EN DASH}{schema['maximum']}", name
         elif "minimum" in schema:
             assert kind == f"integer \N{GREATER-THAN OR EQUAL TO} {schema['minimum']}", name
+
+
+def test_readme_dbt_snowflake_install_pins_the_versions_the_fake_snowflake_test_runs():
+    requirements = (REPO_ROOT / "tests" / "snowflake" / "requirements.txt").read_text()
+    pins = re.findall(r"^(dbt-(?:core|snowflake)==\S+)$", requirements, re.M)
+    assert len(pins) == 2
+    assert f"pip install {' '.join(pins)}" in README.read_text()

@@ -10,72 +10,17 @@ the tables are compared with the emulator's truth after each.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tap_smartforms_emulator import PRIMARY_KEYS, STREAMS, Emulator, FormSpec
 from tests.conftest import keys, tap_runner
-from tests.snowflake.venv import snowflake_python
+from tests.snowflake.fake import SCHEMA, FakeSnowflake
 
 pytestmark = pytest.mark.slow
-
-WRAPPER = Path(__file__).parent / "snowflake" / "fake_snowflake.py"
-DATABASE = "SMARTFORMS_TEST"
-SCHEMA = "SMARTFORMS"
-TARGET_TIMEOUT_SECONDS = 300
-TARGET_CONFIG = {
-    # Credentials are never checked by the fake; the target requires them.
-    "account": "fake-account",
-    "user": "fake-user",
-    "password": "fake-password",
-    "database": DATABASE,
-    "default_target_schema": SCHEMA,
-    "add_record_metadata": True,
-    "timestamp_type": "TIMESTAMP_TZ",
-    "hard_delete": False,
-}
-
-
-@dataclass
-class FakeSnowflake:
-    python: Path
-    folder: Path
-
-    def load(self, singer_messages: str) -> subprocess.CompletedProcess[str]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        config = self.folder / "target.json"
-        config.write_text(json.dumps(TARGET_CONFIG))
-        command = [str(self.python), str(WRAPPER), "target", "--db-path", str(self.folder / "db")]
-        command += ["--stage-dir", str(self.folder / "stage"), "--", "--config", str(config)]
-        completed = subprocess.run(
-            command,
-            input=singer_messages,
-            capture_output=True,
-            text=True,
-            timeout=TARGET_TIMEOUT_SECONDS,
-            check=False,
-        )
-        assert completed.returncode == 0, completed.stderr[-4000:]
-        return completed
-
-    def query(self, sql: str) -> list[dict[str, Any]]:
-        command = [str(self.python), str(WRAPPER), "query", "--db-path", str(self.folder / "db")]
-        command += ["--database", DATABASE, "--sql", sql]
-        completed = subprocess.run(
-            command, capture_output=True, text=True, timeout=TARGET_TIMEOUT_SECONDS, check=False
-        )
-        assert completed.returncode == 0, completed.stderr[-4000:]
-        rows: list[dict[str, Any]] = json.loads(completed.stdout)
-        return rows
-
-    def table(self, stream: str) -> list[dict[str, Any]]:
-        return self.query(f"select * from {SCHEMA}.{stream.upper()}")
 
 
 def _live(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,7 +46,7 @@ class Loads:
 def loads(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """Full run, then incremental run, each loaded into one fake Snowflake."""
     folder = tmp_path_factory.mktemp("snowflake")
-    warehouse = FakeSnowflake(snowflake_python(), folder)
+    warehouse = FakeSnowflake(folder)
     emu = Emulator(forms=[FormSpec(responses=90, seed=41), FormSpec(responses=45, seed=42)])
     emu.start()
     try:
@@ -228,7 +173,7 @@ def test_tap_activate_version_soft_deletes_what_smart_forms_deleted(tmp_path):
     # The tap's own ACTIVATE_VERSION, into a warehouse of its own: a reconcile run with
     # versioned forms and questions, then one after the emulator deleted a response
     # (with its answers and files) and a question.
-    warehouse = FakeSnowflake(snowflake_python(), tmp_path)
+    warehouse = FakeSnowflake(tmp_path)
     emu = Emulator(forms=[FormSpec(responses=40, seed=43), FormSpec(responses=20, seed=44)])
     emu.start()
     try:
@@ -287,7 +232,7 @@ def test_tap_activate_version_soft_deletes_what_smart_forms_deleted(tmp_path):
 def test_tap_batch_messages_load_every_table_with_the_emulator_rows(tmp_path):
     # BATCH messages (jsonl + gzip files under a file:// root): the target reads the
     # tap's files, PUTs them to the stage and MERGEs them like its own.
-    warehouse = FakeSnowflake(snowflake_python(), tmp_path / "warehouse")
+    warehouse = FakeSnowflake(tmp_path / "warehouse")
     emu = Emulator(forms=[FormSpec(responses=60, seed=45), FormSpec(responses=30, seed=46)])
     emu.start()
     try:

@@ -15,12 +15,14 @@ stage with a local folder (README, "Snowflake", says what it covers):
 
     python fake_snowflake.py target --db-path D --stage-dir S -- --config target.json < singer
     python fake_snowflake.py query --db-path D --database DB --sql "select ..."  # JSON rows
+    python fake_snowflake.py dbt --db-path D -- run --project-dir dbt ...  # dbt-snowflake
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import re
 import shutil
 import sys
@@ -115,6 +117,29 @@ class _StageShim:
         return re.sub(r"\bseq8\(\)", _STAGED_SEQ, command, flags=re.I)
 
 
+# Snowflake functions the dbt package calls that fakesnow 0.12.1 does not translate,
+# as DuckDB temporary macros of the same name and meaning (README, "Snowflake").
+_MISSING_FUNCTIONS = (
+    "create or replace temp macro try_to_timestamp_tz(text) as try_cast(text as timestamptz)",
+)
+
+
+def _add_missing_functions() -> None:
+    """Defines ``_MISSING_FUNCTIONS`` on each fake connection before its first statement."""
+    original = FakeSnowflakeCursor.execute
+    prepared: set[int] = set()
+
+    def execute(cursor: FakeSnowflakeCursor, *args: Any, **kw: Any) -> FakeSnowflakeCursor:
+        duck = cursor._duck_conn
+        if id(duck) not in prepared:
+            for statement in _MISSING_FUNCTIONS:
+                duck.execute(statement)
+            prepared.add(id(duck))
+        return original(cursor, *args, **kw)
+
+    FakeSnowflakeCursor.execute = execute  # type: ignore[method-assign]
+
+
 def _inline(command: str, params: Any) -> str:
     """PUT's file name arrives as a bound parameter; the shim needs it in the text."""
     if isinstance(params, dict) and re.match(r"^\s*put\b", command, re.I):
@@ -136,14 +161,31 @@ def run_target(db_path: Path, stage_dir: Path, target_args: list[str]) -> None:
         TargetSnowflake.cli(target_args, standalone_mode=False)
 
 
-def run_query(db_path: Path, database: str, sql: str) -> None:
+def run_query(db_path: Path, database: str, sql: str, *, typed: bool) -> None:
+    """Rows as JSON (values as text where JSON has no type), or pickled with the
+    connector's own Python types (date, datetime, Decimal...) when ``typed``."""
     import snowflake.connector  # noqa: PLC0415
 
+    _add_missing_functions()
     with fakesnow.patch(db_path=db_path):
         connection = snowflake.connector.connect(database=database)
         cursor = connection.cursor(snowflake.connector.DictCursor)
         rows = cursor.execute(sql).fetchall()
+    if typed:
+        sys.stdout.buffer.write(pickle.dumps(rows))
+    else:
         json.dump(rows, sys.stdout, default=str)
+
+
+def run_dbt(db_path: Path, dbt_args: list[str]) -> None:
+    """dbt-snowflake's own CLI, its connections answered by the fake."""
+    from dbt.cli.main import dbtRunner  # noqa: PLC0415
+
+    _add_missing_functions()
+    with fakesnow.patch(db_path=db_path):
+        result = dbtRunner().invoke(dbt_args)
+    if not result.success:
+        sys.exit(1)
 
 
 def main() -> None:
@@ -152,16 +194,19 @@ def main() -> None:
         (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     )
     parser = argparse.ArgumentParser()
-    parser.add_argument("command", choices=["target", "query"])
+    parser.add_argument("command", choices=["target", "query", "dbt"])
     parser.add_argument("--db-path", type=Path, required=True)
     parser.add_argument("--stage-dir", type=Path)
     parser.add_argument("--database")
     parser.add_argument("--sql")
+    parser.add_argument("--typed", action="store_true")
     args = parser.parse_args(ours)
     if args.command == "target":
         run_target(args.db_path, args.stage_dir, rest)
+    elif args.command == "dbt":
+        run_dbt(args.db_path, rest)
     else:
-        run_query(args.db_path, args.database, args.sql)
+        run_query(args.db_path, args.database, args.sql, typed=args.typed)
 
 
 if __name__ == "__main__":
