@@ -86,9 +86,14 @@ class FakeSnowflake:
     def table(self, stream: str) -> list[dict[str, Any]]:
         return self.query(f"select * from {SCHEMA}.{stream.upper()}")
 
-    def dbt(self, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-        """dbt-snowflake's CLI (``dbt <args>``), connected to this fake."""
-        return self._run(["dbt", "--", *args], env=env)
+    def dbt(self, commands: list[list[str]], env: dict[str, str]) -> str:
+        """dbt-snowflake's CLI (``dbt <command>`` each, in one process), connected to
+        this fake; its output."""
+        args = [arg for command in commands for arg in [";", *command]][1:]
+        done = self._run(["dbt", "--", *args], env=env)
+        output = done.stdout.decode() + done.stderr.decode()
+        assert done.returncode == 0, output[-8000:]
+        return output
 
 
 class SnowflakeWarehouse:

@@ -15,7 +15,7 @@ stage with a local folder (README, "Snowflake", says what it covers):
 
     python fake_snowflake.py target --db-path D --stage-dir S -- --config target.json < singer
     python fake_snowflake.py query --db-path D --database DB --sql "select ..."  # JSON rows
-    python fake_snowflake.py dbt --db-path D -- run --project-dir dbt ...  # dbt-snowflake
+    python fake_snowflake.py dbt --db-path D -- run --project-dir dbt ... ';' test ...
 """
 
 from __future__ import annotations
@@ -178,14 +178,22 @@ def run_query(db_path: Path, database: str, sql: str, *, typed: bool) -> None:
 
 
 def run_dbt(db_path: Path, dbt_args: list[str]) -> None:
-    """dbt-snowflake's own CLI, its connections answered by the fake."""
+    """dbt-snowflake's own CLI, its connections answered by the fake: one or more dbt
+    commands separated by ``;`` (one process: importing dbt takes most of a command's
+    time), stopping at the first that fails."""
     from dbt.cli.main import dbtRunner  # noqa: PLC0415
 
+    commands: list[list[str]] = [[]]
+    for arg in dbt_args:
+        if arg == ";":
+            commands.append([])
+        else:
+            commands[-1].append(arg)
     _add_missing_functions()
     with fakesnow.patch(db_path=db_path):
-        result = dbtRunner().invoke(dbt_args)
-    if not result.success:
-        sys.exit(1)
+        for command in commands:
+            if not dbtRunner().invoke(command).success:
+                sys.exit(1)
 
 
 def main() -> None:
