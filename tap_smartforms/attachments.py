@@ -154,11 +154,11 @@ def writability_problem(url: str) -> str | None:
         AttachmentStore(url).check_writable()
     except Exception as error:  # fsspec and its backends raise their own
         cause = quote_server_text(f"{type(error).__name__}: {error}")
-        return f"attachments_path: cannot write to {quote_server_text(_shown(url))}: {cause}"
+        return f"attachments_path: cannot write to {quote_server_text(shown_url(url))}: {cause}"
     return None
 
 
-def _shown(url: str) -> str:
+def shown_url(url: str) -> str:
     """``url`` without a user name or password (``sftp://user:pass@host/x``)."""
     parts = urlsplit(url)
     if "@" not in parts.netloc:
