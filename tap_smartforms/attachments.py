@@ -7,6 +7,11 @@ temporary name beside its final one and renamed when complete, so a run killed
 mid-file leaves no file that looks complete; the next run overwrites the leftover.
 A file already stored with the size the API announces is not downloaded again.
 
+Before a sync, ``writability_problem`` writes and deletes a probe file under the root:
+a path the tap cannot write to (a read-only folder, a missing bucket, no
+credentials, an unknown protocol or a backend not installed) stops the run at once,
+before any request, rather than failing every file of every page.
+
 A file that cannot be downloaded keeps its record, with ``download_error`` saying
 why in one line: it never fails its data source.
 
@@ -25,12 +30,13 @@ import logging
 import threading
 import time
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import fsspec
 import requests
@@ -52,6 +58,7 @@ CHUNK_BYTES = 1024 * 1024
 # Most file systems allow 255 bytes per name; the id and a dash come first.
 MAX_FILE_NAME_BYTES = 150
 PARTIAL_SUFFIX = ".partial"
+PROBE_PREFIX = ".tap-smartforms-probe-"
 # Windows and some object stores refuse these; a file name never needs them.
 _UNSAFE_CHARACTERS = str.maketrans(dict.fromkeys('/\\:*?"<>|', "_"))
 
@@ -95,6 +102,18 @@ class AttachmentStore:
         self.fs, root = url_to_fs(url, **storage_options)
         self.root = root.rstrip("/")
 
+    def check_writable(self) -> None:
+        """Write a small probe file under the root, then delete it; raises what the
+        filesystem raises. Only a local root folder is created: on an object store
+        ``makedirs`` would create a missing bucket (s3fs, gcsfs and adlfs do), and a
+        mistyped bucket name must fail here, not become a new bucket."""
+        if _is_local(self.fs):
+            self.fs.makedirs(self.root, exist_ok=True)
+        probe = f"{self.root}/{PROBE_PREFIX}{uuid.uuid4().hex}"
+        with self.fs.open(probe, "wb") as out:
+            out.write(b"tap-smartforms checks that it can write here; safe to delete\n")
+        self.fs.rm(probe)
+
     def path_for(self, record: Record) -> str:
         name = f"{record['id']}-{record.get('file_name') or 'file'}"
         parts = (str(record["data_source_id"]), str(record["response_id"]), name)
@@ -126,6 +145,25 @@ class AttachmentStore:
         if moment.tzinfo is None:  # fsspec's local and memory filesystems give UTC
             moment = moment.replace(tzinfo=timezone.utc)
         return format_utc(moment)
+
+
+def writability_problem(url: str) -> str | None:
+    """Why attachment files cannot be kept at ``url``, in one line that names the
+    setting and never a secret; None when a probe file was written there and deleted."""
+    try:
+        AttachmentStore(url).check_writable()
+    except Exception as error:  # fsspec and its backends raise their own
+        cause = quote_server_text(f"{type(error).__name__}: {error}")
+        return f"attachments_path: cannot write to {quote_server_text(shown_url(url))}: {cause}"
+    return None
+
+
+def shown_url(url: str) -> str:
+    """``url`` without a user name or password (``sftp://user:pass@host/x``)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
 
 
 def _is_local(fs: fsspec.AbstractFileSystem) -> bool:

@@ -38,6 +38,7 @@ import requests
 
 from tap_smartforms import api_shape
 from tap_smartforms import settings as settings_module
+from tap_smartforms.attachments import shown_url, writability_problem
 from tap_smartforms.client import DataSourceClient, PageTooLarge
 from tap_smartforms.errors import REDACTOR, DataSourceError
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
@@ -418,6 +419,16 @@ def page_checks(fetch: Fetch) -> list[CheckResult]:
     ]
 
 
+def check_attachments_path(path: str) -> CheckResult:
+    """The sync's own probe (attachments.py): a file written under the path, then deleted."""
+    problem = writability_problem(path)
+    if problem is None:
+        return CheckResult(
+            "attachments_path", OK, f"{shown_url(path)}: a probe file was written and deleted"
+        )
+    return CheckResult("attachments_path", FAIL, problem.removeprefix("attachments_path: "))
+
+
 def _cap_or_end(full: Fetched) -> bool:
     """Whether a short page of the largest size leaves open a silent cap: only the
     next page tells, when the reply says neither its total nor its limit."""
@@ -518,9 +529,12 @@ def versions() -> str:
     )
 
 
-def render(reports: Sequence[SourceReport], store: Path) -> str:
-    """The report: versions, then per data source one line per check."""
-    counts = Counter(r.status for report in reports for r in report.results)
+def render(
+    reports: Sequence[SourceReport], store: Path, settings: Sequence[CheckResult] = ()
+) -> str:
+    """The report: versions, the checks of settings that are not a data source's
+    (``settings``: attachments_path), then per data source one line per check."""
+    counts = Counter(r.status for r in [*settings, *(r for rep in reports for r in rep.results)])
     lines = [
         PROG,
         f"  {versions()}",
@@ -528,7 +542,13 @@ def render(reports: Sequence[SourceReport], store: Path) -> str:
         f"  {len(reports)} data source{'s' if len(reports) != 1 else ''}; each costs one token "
         f"refresh and at most {MAX_DATA_REQUESTS} data requests",
     ]
-    width = max((len(r.name) for report in reports for r in report.results), default=0)
+    width = max(
+        (len(r.name) for r in [*settings, *(r for rep in reports for r in rep.results)]),
+        default=0,
+    )
+    if settings:
+        lines += ["", "settings"]
+        lines += [f"  {r.status:<4}  {r.name:<{width}}  {r.detail}" for r in settings]
     for report in reports:
         lines += ["", f"data source {report.data_source_id} ({report.host})"]
         for result in report.results:
@@ -646,6 +666,10 @@ def run(argv: Sequence[str] | None = None) -> int:
             problem = REDACTOR.redact(f"{type(error).__name__}: {error}")
             report.results.append(CheckResult("doctor", FAIL, f"unexpected error: {problem}"))
         reports.append(report)
-    sys.stdout.write(render(reports, store.path))
-    failed = any(r.status == FAIL for report in reports for r in report.results)
+    path = settings.attachments_path
+    setting_checks = [check_attachments_path(path)] if path is not None else []
+    sys.stdout.write(render(reports, store.path, setting_checks))
+    failed = any(r.status == FAIL for r in setting_checks) or any(
+        r.status == FAIL for report in reports for r in report.results
+    )
     return 1 if failed else 0

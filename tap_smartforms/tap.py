@@ -17,7 +17,11 @@ from typing_extensions import override
 
 from tap_smartforms import settings as settings_module
 from tap_smartforms import transport
-from tap_smartforms.attachments import AttachmentDownloader, AttachmentStore
+from tap_smartforms.attachments import (
+    AttachmentDownloader,
+    AttachmentStore,
+    writability_problem,
+)
 from tap_smartforms.auth import OAuthClient, RefreshTokenAuthenticator
 from tap_smartforms.client import DataSourceClient
 from tap_smartforms.errors import REDACTOR, install_redactor
@@ -131,6 +135,12 @@ class TapSmartForms(BridgedTap):
         # healthy data sources keep their progress.
         install_redactor((self.logger,))
         silence_unsorted_stream_warning()
+        # Before any request and any message: a path that cannot take the files would
+        # otherwise fail every file of every page, one warning at a time.
+        path = self.settings.attachments_path
+        if path is not None and (problem := writability_problem(path)):
+            self.logger.error("%s", problem)
+            sys.exit(1)
         try:
             sync_all()
         finally:

@@ -355,6 +355,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 END_TO_END_MODULES = frozenset(
     {
         "test_api_drift",
+        "test_attachment_files",
         "test_capabilities",
         "test_child_streams",
         "test_config_errors",

@@ -1,16 +1,24 @@
 """attachments_path: the tap process keeps every attachment's file, as the emulator
-serves it, and says in the record what became of each one."""
+serves it, and says in the record what became of each one: in a local folder, and in
+an S3 bucket (moto's S3 server in the test process, reached as a user reaches S3)."""
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
+from tap_smartforms.attachments import safe_name
 from tap_smartforms_emulator import COLUMNS, FormSpec
 from tap_smartforms_emulator.files import file_bytes
-from tests.conftest import by_key
+from tests.conftest import TapRun, by_key
 
 FILE_COLUMNS = COLUMNS["attachments"][-5:]
 
@@ -22,6 +30,50 @@ def one_form(emulator):
 
 def key_of(record: dict) -> str:
     return record["download_url"].rsplit("/", 1)[-1]
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """moto's S3 server on a free port of 127.0.0.1, for this module's tests."""
+    # Not a line per S3 request in a failing test's report.
+    werkzeug_logger = logging.getLogger("werkzeug")
+    level = werkzeug_logger.level
+    werkzeug_logger.setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+    werkzeug_logger.setLevel(level)
+
+
+@pytest.fixture
+def s3_bucket(moto_url, monkeypatch, tmp_path) -> Any:
+    """A new, empty bucket on moto; the tap process (which inherits this environment)
+    finds it as a user's s3fs finds S3: AWS_ENDPOINT_URL and the standard credential
+    variables, with no AWS config file, profile or instance metadata of the machine."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    s3 = boto3.client("s3")
+    bucket = f"attachments-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    return s3, bucket
+
+
+def bucket_objects(s3: Any, bucket: str) -> dict[str, bytes]:
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for item in page.get("Contents", [])
+    ]
+    return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
 def test_every_file_is_stored_once_with_the_emulators_bytes(one_form, run_tap, tmp_path):
@@ -146,3 +198,86 @@ def test_a_file_over_max_attachment_bytes_is_not_downloaded(one_form, run_tap, t
     assert record["download_error"].startswith("too large")
     assert record["stored_path"] is None
     assert big not in {r.key for r in one_form.file_requests}
+
+
+def test_files_are_stored_once_in_an_s3_bucket_at_the_documented_keys(one_form, run_tap, s3_bucket):
+    s3, bucket = s3_bucket
+    config = one_form.tap_config(attachments_path=f"s3://{bucket}/prefix")
+
+    first = run_tap(config)
+
+    assert first.returncode == 0, first.stderr
+    records = first.records("attachments")
+    assert records
+    expected_objects = {}
+    for record in records:
+        expected = file_bytes(key_of(record), record["size_bytes"])
+        name = safe_name(f"{record['id']}-{record['file_name']}")
+        key = f"prefix/{record['data_source_id']}/{record['response_id']}/{name}"
+        expected_objects[key] = expected
+        assert record["stored_path"] == f"s3://{bucket}/{key}"
+        assert record["sha256"] == hashlib.sha256(expected).hexdigest()
+        assert record["stored_size_bytes"] == len(expected)
+        assert record["download_error"] is None
+    # Every file at its key with the emulator's bytes; no .partial, no probe file left.
+    assert bucket_objects(s3, bucket) == expected_objects
+    assert len(one_form.file_requests) == len(records)
+
+    second = run_tap(config)
+
+    assert second.returncode == 0, second.stderr
+    assert len(one_form.file_requests) == len(records), "a stored file was downloaded again"
+    again = by_key(second.records("attachments"), "attachments")
+    for record in records:
+        assert again[(record["id"],)]["sha256"] == record["sha256"]
+        assert again[(record["id"],)]["stored_path"] == record["stored_path"]
+
+
+def assert_stopped_before_any_request(run: TapRun, emu: Any, path: str, cause: str) -> None:
+    """The run failed at once: exit 1, one ERROR line naming attachments_path, the path
+    and the cause, no traceback, no message on stdout, no request to the API."""
+    assert run.returncode == 1, run.stderr
+    assert run.stdout == ""
+    assert "Traceback" not in run.stderr
+    [line] = run.error_lines
+    logger, message = line.split("| ")[2:4]
+    assert logger.strip() == "tap-smartforms"
+    assert message.startswith(f"attachments_path: cannot write to {path}: "), message
+    assert cause in message
+    assert emu.stats.token_requests == 0
+    assert emu.stats.data_requests == 0
+    assert not emu.file_requests
+
+
+def test_an_attachments_path_inside_a_file_stops_the_run_before_any_request(
+    one_form, run_tap, tmp_path
+):
+    # A folder that cannot be created (its parent is a file): unlike chmod, this
+    # holds for root too, as the tests may run.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    path = str(blocker / "files")
+
+    run = run_tap(one_form.tap_config(attachments_path=path))
+
+    assert_stopped_before_any_request(run, one_form, path, "Not a directory")
+
+
+def test_an_unknown_attachments_protocol_stops_the_run_before_any_request(one_form, run_tap):
+    path = "nosuchfs://bucket/files"
+
+    run = run_tap(one_form.tap_config(attachments_path=path))
+
+    assert_stopped_before_any_request(run, one_form, path, "Protocol not known: nosuchfs")
+
+
+def test_a_missing_s3_bucket_stops_the_run_before_any_request(one_form, run_tap, s3_bucket):
+    s3, bucket = s3_bucket
+    path = f"s3://{bucket}-missing/prefix"
+
+    run = run_tap(one_form.tap_config(attachments_path=path))
+
+    assert_stopped_before_any_request(run, one_form, path, "bucket does not exist")
+    # The probe creates no bucket: a mistyped name must not become a new bucket.
+    names = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    assert f"{bucket}-missing" not in names

@@ -13,7 +13,7 @@ from tap_smartforms import doctor
 from tap_smartforms.token_store import EntryKey, TokenStore
 from tap_smartforms_emulator import FormSpec
 from tap_smartforms_emulator import drift as emulated_drift
-from tests.conftest import REPO_ROOT, config_secrets, plugin_env
+from tests.conftest import DOCTOR_LINE, REPO_ROOT, config_secrets, plugin_env
 
 CHECKS = [
     "token", "data", "limit", "offset", "updatedFrom", "total", "page size", "sort order",
@@ -247,6 +247,28 @@ def test_meltano_invoke_tap_smartforms_doctor(meltano, emulator, tmp_path):
         assert f"data source {data_source_id} (" in result.stdout
     assert "result: every check ok" in result.stdout
     assert emu.stats.refreshes == len(emu.data_source_ids)
+
+
+def test_an_attachments_path_the_tap_cannot_write_to_fails_in_a_settings_block(
+    emulator, run_doctor, tmp_path
+):
+    emu = emulator(plain_forms())
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    path = str(blocker / "files")
+
+    run = run_doctor(emu.tap_config(attachments_path=path))
+
+    assert run.returncode == 1, run.stdout + run.stderr
+    block = run.stdout.split("\nsettings\n", 1)[1].split("\n\n", 1)[0]
+    [line] = block.splitlines()
+    match = DOCTOR_LINE.match(line)
+    assert match is not None, line
+    status, name, detail = match.groups()
+    assert (status, name) == ("FAIL", "attachments_path")
+    assert detail.startswith(f"cannot write to {path}: NotADirectoryError")
+    for data_source_id in emu.data_source_ids:  # the API is still checked
+        assert list(run.checks(data_source_id)) == CHECKS
 
 
 def test_readme_doctor_section_names_every_check_in_report_order():

@@ -14,7 +14,12 @@ import fsspec
 import pytest
 
 from tap_smartforms import settings as settings_module
-from tap_smartforms.attachments import AttachmentDownloader, AttachmentStore, safe_name
+from tap_smartforms.attachments import (
+    AttachmentDownloader,
+    AttachmentStore,
+    safe_name,
+    writability_problem,
+)
 from tap_smartforms.tap import build_client
 from tap_smartforms.token_store import open_store
 from tap_smartforms_emulator import Emulator, FormSpec
@@ -216,3 +221,29 @@ def test_a_redirect_to_another_host_does_not_carry_the_token(served):
         ("127.0.0.1", True),
         ("localhost", False),
     ]
+
+
+def test_a_writable_root_passes_the_probe_and_keeps_no_probe_file():
+    memory = fsspec.filesystem("memory")
+
+    assert writability_problem("memory://probe-test/files") is None
+
+    assert memory.find("/probe-test") == []
+
+
+def test_the_probe_creates_a_missing_local_folder(tmp_path):
+    root = tmp_path / "new" / "files"
+
+    assert writability_problem(str(root)) is None
+
+    assert root.is_dir()
+    assert list(root.iterdir()) == []
+
+
+def test_a_probe_failure_is_one_line_without_the_urls_password():
+    problem = writability_problem("nosuchfs://user:hunter22@host/files")
+
+    assert problem == (
+        "attachments_path: cannot write to nosuchfs://***@host/files: "
+        "ValueError: Protocol not known: nosuchfs"
+    )

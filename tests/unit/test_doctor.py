@@ -426,6 +426,27 @@ def test_report_renders_a_block_per_data_source_and_redacts_secrets():
     assert text.endswith("result: 1 FAIL, 1 WARN: the tap cannot run as configured\n")
 
 
+def test_settings_checks_come_first_and_count_in_the_result():
+    reports = [SourceReport("ds-1", "site.example", [CheckResult("token", OK, "fine")])]
+
+    text = doctor.render(
+        reports,
+        Path("/tmp/tokens.json"),
+        [CheckResult("attachments_path", FAIL, "cannot write to /x: PermissionError")],
+    )
+
+    assert "\nsettings\n  FAIL  attachments_path  cannot write to /x: PermissionError\n" in text
+    assert text.index("\nsettings\n") < text.index("\ndata source ds-1 (")
+    assert text.endswith("result: 1 FAIL, 0 WARN: the tap cannot run as configured\n")
+
+
+def test_a_writable_attachments_path_passes_its_check():
+    result = doctor.check_attachments_path("memory://doctor-probe/files")
+
+    assert result.status == OK
+    assert result.detail == "memory://doctor-probe/files: a probe file was written and deleted"
+
+
 def test_config_from_env_reads_json_lists_and_text():
     environ = {
         "TAP_SMARTFORMS_DATA_SOURCES": json.dumps([{"url": "https://x/?dataSourceId=a"}]),
