@@ -27,7 +27,7 @@ import pytest
 from tap_smartforms_emulator import Emulator, FormSpec, Truth
 from tap_smartforms_emulator.timefmt import parse_instant
 from tests.conftest import REPO_ROOT, MeltanoProject, config_secrets, plugin_env
-from tests.test_meltano import DuckDB, Postgres, Row, Warehouse
+from tests.warehouses import DuckDB, Postgres, Row, Warehouse
 
 pytestmark = pytest.mark.slow
 
