@@ -6,6 +6,10 @@ column of a response holds that response's answer, typed by the question's type.
 form has 200 questions whose labels mix scripts, accents, emoji, duplicates and
 empties. The column-naming macro itself is run through dbt (run-operation, DuckDB in
 memory) on labels with the names they must give.
+
+A promise of the README is run as a user meets it, on DuckDB: a question added to a
+form between two scheduled runs (the second incremental, from the first's state) is a
+new column of the wide view.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -24,9 +28,16 @@ from typing import Any
 import psycopg
 import pytest
 
-from tap_smartforms_emulator import Emulator, FormSpec, Truth
+from tap_smartforms.timestamps import parse_timestamp
+from tap_smartforms_emulator import AddedQuestion, Emulator, FormSpec, Truth
 from tap_smartforms_emulator.timefmt import parse_instant
-from tests.conftest import REPO_ROOT, MeltanoProject, config_secrets, plugin_env
+from tests.conftest import (
+    REPO_ROOT,
+    MeltanoProject,
+    config_secrets,
+    plugin_env,
+    responses_bookmarks,
+)
 from tests.warehouses import DuckDB, Postgres, Row, Warehouse
 
 pytestmark = pytest.mark.slow
@@ -151,6 +162,48 @@ def dbt_env(warehouse: Warehouse, dbt_schema: str) -> dict[str, str]:
     }
 
 
+def dbt_utility(warehouse: Warehouse) -> str:
+    return "dbt-postgres" if isinstance(warehouse, Postgres) else "dbt-duckdb"
+
+
+def run_with_dbt(
+    meltano: MeltanoProject,
+    emu: Emulator,
+    warehouse: Warehouse,
+    dbt_schema: str,
+    state_suffix: str,
+    token_store: Path,
+) -> str:
+    """`meltano run tap-smartforms <loader> dbt-X:run dbt-X:test dbt-X:wide-views`, its
+    state kept under ``state_suffix`` as Meltano keeps it between scheduled runs; the log."""
+    config = emu.tap_config(token_store_path=str(token_store))
+    dbt = dbt_utility(warehouse)
+    result = meltano.run(
+        "run",
+        "--state-id-suffix",
+        state_suffix,
+        "tap-smartforms",
+        warehouse.loader,
+        f"{dbt}:run",
+        f"{dbt}:test",
+        f"{dbt}:wide-views",
+        env={
+            **plugin_env("tap-smartforms", config),
+            **warehouse.env(),
+            **dbt_env(warehouse, dbt_schema),
+        },
+        secrets=config_secrets(config),
+    )
+    assert result.returncode == 0, result.stderr[-8000:]
+    return result.stderr
+
+
+def created_views(log: str) -> dict[str, str]:
+    """Form id -> the wide view smartforms_create_wide_views logged creating for it."""
+    created = re.findall(r"smartforms: \S+\.\"?(wide_\w+)\"? \(form ([^)]+)\)", log)
+    return {form: view for view, form in created}
+
+
 @pytest.fixture(scope="module", params=["postgres", "duckdb"])
 def dbt_pipeline(
     request: pytest.FixtureRequest,
@@ -161,7 +214,6 @@ def dbt_pipeline(
     warehouse: Warehouse = (
         Postgres() if request.param == "postgres" else DuckDB(scratch / "warehouse.duckdb")
     )
-    dbt = f"dbt-{request.param}"
     dbt_schema = f"{getattr(warehouse, 'schema', 'smartforms')}_dbt"
     labels = tuple(label for label, _ in WIDE_LABELS)
     forms = [
@@ -170,28 +222,11 @@ def dbt_pipeline(
     ]
     try:
         with Emulator(forms=forms) as emu:
-            config = emu.tap_config(token_store_path=str(scratch / "tokens.json"))
-            result = meltano.run(
-                "run",
-                "--state-id-suffix",
-                uuid.uuid4().hex[:12],
-                "tap-smartforms",
-                warehouse.loader,
-                f"{dbt}:run",
-                f"{dbt}:test",
-                f"{dbt}:wide-views",
-                env={
-                    **plugin_env("tap-smartforms", config),
-                    **warehouse.env(),
-                    **dbt_env(warehouse, dbt_schema),
-                },
-                secrets=config_secrets(config),
+            log = run_with_dbt(
+                meltano, emu, warehouse, dbt_schema, uuid.uuid4().hex[:12], scratch / "tokens.json"
             )
-            assert result.returncode == 0, result.stderr[-8000:]
             truth = emu.truth()
-        created = re.findall(r"smartforms: \S+\.\"?(wide_\w+)\"? \(form ([^)]+)\)", result.stderr)
-        views = {form: view for view, form in created}
-        yield DbtPipeline(warehouse, dbt_schema, truth, views, result.stderr)
+        yield DbtPipeline(warehouse, dbt_schema, truth, created_views(log), log)
     finally:
         warehouse.drop()
         if isinstance(warehouse, Postgres):
@@ -330,3 +365,132 @@ def test_two_hundred_question_form_names_its_columns_from_the_labels(dbt_pipelin
         question_id = order[n]
         # Question ids look like q-1a2b3c4d: q_1a2b3c4d when the label gives no name.
         assert question_columns[n] == (name or question_id.replace("-", "_"))
+
+
+# ------------------------------------------------------------------ a question added between runs
+
+NEW_LABEL = "Laptop budget (EUR)"
+NEW_COLUMN = "laptop_budget_eur"  # the label's column name (README, "Analytics with dbt")
+NEW_VALUE = 1250.75
+
+
+@dataclass
+class QuestionAddedRuns:
+    """Two `meltano run`s with dbt into one DuckDB file, a question added to the form
+    between them; the second run incremental (the first run's state)."""
+
+    added: AddedQuestion
+    truth: Truth  # after the second run
+    columns_first: list[str]
+    columns_second: list[str]
+    types_second: dict[str, str]  # column -> DuckDB type
+    rows_second: list[Row]
+    bookmark: datetime  # the responses bookmark the first run saved
+    truth_first: Truth
+    batched_first: dict[str, datetime]  # response id -> _sdc_batched_at
+    batched_second: dict[str, datetime]
+
+
+def view_columns(warehouse: Warehouse, dbt_schema: str, view: str) -> dict[str, str]:
+    rows = warehouse.query(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = ? and table_name = ? order by ordinal_position",
+        (dbt_schema, view),
+    )
+    return {row["column_name"]: row["data_type"] for row in rows}
+
+
+def batched_at(warehouse: Warehouse) -> dict[str, datetime]:
+    rows = warehouse.query("select id, _sdc_batched_at from {schema}.responses")
+    return {row["id"]: row["_sdc_batched_at"] for row in rows}
+
+
+@pytest.fixture(scope="module")
+def question_added(
+    meltano: MeltanoProject, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[QuestionAddedRuns]:
+    scratch = tmp_path_factory.mktemp("dbt-question-added")
+    warehouse = DuckDB(scratch / "warehouse.duckdb")
+    dbt_schema = "smartforms_dbt"
+    suffix = uuid.uuid4().hex[:12]
+    try:
+        with Emulator(forms=[FormSpec(responses=20, seed=64)]) as emu:
+            (ds_id,) = emu.data_source_ids
+            tokens = scratch / "tokens.json"
+            log = run_with_dbt(meltano, emu, warehouse, dbt_schema, suffix, tokens)
+            truth_first = emu.truth()
+            (view,) = created_views(log).values()
+            columns_first = list(view_columns(warehouse, dbt_schema, view))
+            batched_first = batched_at(warehouse)
+            state = meltano.state(meltano.state_id("tap-smartforms", warehouse.loader, suffix))
+
+            # The response answering it is the oldest: one no bookmark would re-read.
+            added = emu.add_question(ds_id, NEW_LABEL, "number", value=NEW_VALUE)
+            log = run_with_dbt(meltano, emu, warehouse, dbt_schema, suffix, tokens)
+            assert created_views(log) == {truth_first["forms"][0]["id"]: view}
+            types = view_columns(warehouse, dbt_schema, view)
+            runs = QuestionAddedRuns(
+                added=added,
+                truth=emu.truth(),
+                columns_first=columns_first,
+                columns_second=list(types),
+                types_second=types,
+                rows_second=warehouse.query(f'select * from "{dbt_schema}"."{view}"'),
+                bookmark=parse_timestamp(responses_bookmarks(state)[ds_id]),
+                truth_first=truth_first,
+                batched_first=batched_first,
+                batched_second=batched_at(warehouse),
+            )
+        yield runs
+    finally:
+        warehouse.drop()
+
+
+def test_question_added_between_runs_is_a_new_column_named_from_its_label(question_added):
+    assert NEW_COLUMN not in question_added.columns_first
+    assert NEW_COLUMN in question_added.columns_second
+
+
+def test_every_column_of_the_first_run_is_still_there_after_a_question_is_added(
+    question_added,
+):
+    kept = [c for c in question_added.columns_second if c != NEW_COLUMN]
+    assert kept == question_added.columns_first
+
+
+def test_added_question_column_is_typed_by_its_question_type(question_added):
+    # number: double on DuckDB (README, "Analytics with dbt"), not the answers' text.
+    assert question_added.types_second[NEW_COLUMN] == "DOUBLE"
+
+
+def test_added_question_column_holds_the_answer_on_its_response_and_null_on_the_others(
+    question_added,
+):
+    (answer,) = [
+        a
+        for a in question_added.truth["answers"]
+        if a["question_id"] == question_added.added.question_id
+    ]
+    cells = {row["response_id"]: row[NEW_COLUMN] for row in question_added.rows_second}
+    assert set(cells) == {r["id"] for r in question_added.truth["responses"]}
+    assert cells.pop(question_added.added.response_id) == float(answer["value_text"]) == NEW_VALUE
+    assert set(cells.values()) == {None}
+
+
+def test_run_after_a_question_is_added_reads_only_the_response_answering_it_again(
+    question_added,
+):
+    reloaded = {
+        response_id
+        for response_id, loaded in question_added.batched_second.items()
+        if loaded != question_added.batched_first.get(response_id)
+    }
+    # What an incremental run may read besides the edit: responses on the bookmark.
+    on_bookmark = {
+        r["id"]
+        for r in question_added.truth_first["responses"]
+        if parse_timestamp(r["updated_at"]) >= question_added.bookmark
+    }
+    assert question_added.added.response_id in reloaded
+    assert reloaded <= {question_added.added.response_id} | on_bookmark
+    assert question_added.added.response_id not in on_bookmark
