@@ -7,15 +7,17 @@ form has 200 questions whose labels mix scripts, accents, emoji, duplicates and
 empties. The column-naming macro itself is run through dbt (run-operation, DuckDB in
 memory) on labels with the names they must give.
 
-A promise of the README is run as a user meets it, on DuckDB: a question added to a
-form between two scheduled runs (the second incremental, from the first's state) is a
-new column of the wide view.
+Two promises of the README are run as a user meets them, on DuckDB: a question added
+to a form between two scheduled runs (the second incremental, from the first's state)
+is a new column of the wide view; and the package installs into a dbt project of
+one's own from git (`dbt deps`, the README's packages.yml, vars and two-line model).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
 from tap_smartforms.timestamps import parse_timestamp
 from tap_smartforms_emulator import AddedQuestion, Emulator, FormSpec, Truth
@@ -494,3 +497,168 @@ def test_run_after_a_question_is_added_reads_only_the_response_answering_it_agai
     assert question_added.added.response_id in reloaded
     assert reloaded <= {question_added.added.response_id} | on_bookmark
     assert question_added.added.response_id not in on_bookmark
+
+
+# ------------------------------------------------------------------ installed in a project
+
+README = REPO_ROOT / "README.md"
+PACKAGE_QUESTIONS = 6  # plain forms: labels "Question 1"...
+
+
+def readme_package_blocks() -> dict[str, str]:
+    """The README's recipe for a dbt project of one's own (between its dbt-package
+    markers): each code block's text by the file its first line names."""
+    text = README.read_text(encoding="utf-8")
+    recipe = text[text.index("<!-- dbt-package:start -->") : text.index("<!-- dbt-package:end -->")]
+    blocks = re.findall(r"```(?:yaml|sql)\n(.*?)```", recipe, flags=re.DOTALL)
+    named = {}
+    for block in blocks:
+        first_line = block.splitlines()[0]
+        named[re.sub(r"^(#|--) ", "", first_line)] = block
+    return named
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=tests", "-c", "user.email=tests@example.invalid", *args],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def package_repository(scratch: Path) -> str:
+    """A git repository holding the working tree's dbt/ at dbt/, on branch main: what
+    `dbt deps` clones in place of GitHub (offline, and the package as it is now, not
+    as last committed). Its file:// URL."""
+    repository = scratch / "tap-smartforms"
+    shutil.copytree(
+        REPO_ROOT / "dbt",
+        repository / "dbt",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
+    git("init", "-q", "-b", "main", cwd=repository)
+    git("add", "-A", cwd=repository)
+    git("commit", "-q", "-m", "the smartforms dbt package", cwd=repository)
+    return repository.as_uri()
+
+
+@dataclass
+class InstalledPackage:
+    """A new dbt project installing the package as the README says, run on a DuckDB
+    file that tap-smartforms and target-duckdb loaded."""
+
+    project: Path
+    model: str
+    form_id: str
+    truth: Truth
+    test_log: str
+    columns: list[str]
+    rows: list[Row]
+
+
+@pytest.fixture(scope="module")
+def installed_package(
+    meltano: MeltanoProject, tmp_path_factory: pytest.TempPathFactory
+) -> InstalledPackage:
+    scratch = tmp_path_factory.mktemp("dbt-installed")
+    warehouse = DuckDB(scratch / "warehouse.duckdb")
+    warehouse.schema = "forms_raw"  # not the package's default: the project's vars must say it
+    forms = [
+        FormSpec(responses=12, answers_per_response=PACKAGE_QUESTIONS, messy=False, seed=65),
+        FormSpec(responses=9, answers_per_response=PACKAGE_QUESTIONS, messy=False, seed=66),
+    ]
+    with Emulator(forms=forms) as emu:
+        config = emu.tap_config(token_store_path=str(scratch / "tokens.json"))
+        loaded = meltano.run(
+            "run",
+            "--state-id-suffix",
+            uuid.uuid4().hex[:12],
+            "tap-smartforms",
+            warehouse.loader,
+            env={**plugin_env("tap-smartforms", config), **warehouse.env()},
+            secrets=config_secrets(config),
+        )
+        assert loaded.returncode == 0, loaded.stderr[-5000:]
+        truth = emu.truth()
+    form_id = truth["forms"][1]["id"]
+
+    blocks = readme_package_blocks()
+    project = scratch / "analytics"
+    (project / "models").mkdir(parents=True)
+    packages = yaml.safe_load(blocks["packages.yml"])
+    packages["packages"][0]["git"] = package_repository(scratch)
+    (project / "packages.yml").write_text(yaml.safe_dump(packages), encoding="utf-8")
+    readme_vars = yaml.safe_load(blocks["dbt_project.yml"])["vars"]
+    readme_vars["smartforms_schema"] = warehouse.schema
+    dbt_project = {
+        "name": "analytics",
+        "version": "1.0.0",
+        "config-version": 2,
+        "profile": "analytics",
+        "vars": readme_vars,
+    }
+    (project / "dbt_project.yml").write_text(yaml.safe_dump(dbt_project), encoding="utf-8")
+    profile = {"type": "duckdb", "path": str(warehouse.path), "schema": "analytics", "threads": 1}
+    profiles = {"analytics": {"target": "dev", "outputs": {"dev": profile}}}
+    (project / "profiles.yml").write_text(yaml.safe_dump(profiles), encoding="utf-8")
+    (model_path,) = (name for name in blocks if name.startswith("models/"))
+    model_sql = blocks[model_path].replace("<form id>", form_id)
+    (project / model_path).write_text(model_sql, encoding="utf-8")
+
+    def dbt(*args: str) -> str:
+        completed = subprocess.run(
+            [str(dbt_executable(meltano, "dbt-duckdb")), *args],
+            capture_output=True,
+            text=True,
+            timeout=DBT_TIMEOUT_SECONDS,
+            check=False,
+            cwd=project,
+            # git for `dbt deps`; nothing of the developer's shell (SMARTFORMS_SOURCE_SCHEMA...).
+            env={
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(scratch),
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "DBT_PROFILES_DIR": str(project),
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            },
+        )
+        assert completed.returncode == 0, f"dbt {args[0]}: " + completed.stdout[-5000:]
+        return completed.stdout
+
+    dbt("deps")
+    dbt("run")
+    test_log = dbt("test")
+    model = Path(model_path).stem
+    rows = warehouse.query(f"select * from analytics.{model} order by response_id")
+    columns = list(rows[0]) if rows else []
+    return InstalledPackage(project, model, form_id, truth, test_log, columns, rows)
+
+
+def test_dbt_deps_installs_the_package_from_git_as_the_readme_says(installed_package):
+    installed = installed_package.project / "dbt_packages" / "smartforms"
+    assert yaml.safe_load((installed / "dbt_project.yml").read_text())["name"] == "smartforms"
+    assert (installed / "macros" / "smartforms_wide_form.sql").is_file()
+
+
+def test_readme_model_has_one_row_per_response_of_its_form(installed_package):
+    responses = sorted(
+        r["id"]
+        for r in installed_package.truth["responses"]
+        if r["form_id"] == installed_package.form_id
+    )
+    assert [row["response_id"] for row in installed_package.rows] == responses
+
+
+def test_readme_model_has_the_response_columns_then_one_per_question(installed_package):
+    questions = [f"question_{n}" for n in range(1, PACKAGE_QUESTIONS + 1)]
+    assert installed_package.columns == RESPONSE_COLUMNS + questions
+
+
+def test_package_tests_pass_in_the_installing_project(installed_package):
+    done = re.search(r"Done\. PASS=(\d+) WARN=0 ERROR=0", installed_package.test_log)
+    assert done is not None, installed_package.test_log[-3000:]
+    assert int(done.group(1)) > 0
+    assert "PASS unique_stg_smartforms__responses_response_id" in installed_package.test_log
