@@ -14,7 +14,15 @@ Out of process: ``python -m tap_smartforms_emulator --help``.
 
 from .clock import ManualClock, ManualWallClock
 from .data import QUESTION_TYPES, FormSpec
-from .emulator import APP_ID, DATA_PATH, ENVIRONMENT_ID, TOKEN_PATH, DataRequestCallback, Emulator
+from .emulator import (
+    APP_ID,
+    DATA_PATH,
+    ENVIRONMENT_ID,
+    TOKEN_PATH,
+    AddedQuestion,
+    DataRequestCallback,
+    Emulator,
+)
 from .faults import DATA_FAULTS, FAILURES, TOKEN_FAULTS
 from .stats import RequestLogEntry, Stats
 from .truth import COLUMNS, PRIMARY_KEYS, STREAMS, Truth, value_text
@@ -31,6 +39,7 @@ __all__ = [
     "STREAMS",
     "TOKEN_FAULTS",
     "TOKEN_PATH",
+    "AddedQuestion",
     "DataRequestCallback",
     "Emulator",
     "FormSpec",

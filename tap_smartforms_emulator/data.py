@@ -133,6 +133,9 @@ class _QuestionMeta:
 _MISSING: Any = object()
 """Marks a key the document leaves out."""
 
+DRAW: Any = object()
+"""An answer value to draw (``Emulator.add_question``), as the generator would."""
+
 
 def _put(doc: JsonDict, key: str, value: Any) -> None:
     if value is not _MISSING:
@@ -652,6 +655,43 @@ class FormGenerator:
         """A file never attached before (a new id)."""
         return self._attachment()
 
+    def new_question(self, label: str, qtype: str) -> JsonDict:
+        """A question to add to the form (a new id, docs/api-contract.md §4); responses
+        drawn from now on answer it too."""
+        if qtype not in QUESTION_TYPES:
+            raise ValueError(f"unknown question type {qtype!r}; known: {QUESTION_TYPES}")
+        if self.spec.messy:
+            question_id = self._question_id()
+        else:
+            number = len(self._by_id) + 1
+            while f"q{number}" in self._by_id:
+                number += 1
+            question_id = f"q{number}"
+        question: JsonDict = {"id": question_id, "label": label, "type": qtype, "required": False}
+        if qtype in CHOICE_TYPES:
+            question["options"] = [
+                {"id": f"o{j + 1}", "label": option}
+                for j, option in enumerate(vocab.OPTION_LABELS[:4])
+            ]
+        meta = self._meta(question)
+        self._by_id[meta.id] = meta
+        self._current = [*self._current, meta]
+        return question
+
+    def answer(self, question_id: str, value: Any = DRAW) -> JsonDict:
+        """An answer to one of the form's questions: ``value``, or one drawn for its
+        type (never null; an attachment question gets one file)."""
+        meta = self._by_id[question_id]
+        answer: JsonDict = {"questionId": meta.id, "label": meta.label, "type": meta.type}
+        if value is not DRAW:
+            answer["value"] = value
+        elif meta.type == "attachment":
+            answer["value"] = None
+            answer["attachments"] = [self._attachment()]
+        else:
+            answer["value"] = self._messy_value(meta)
+        return answer
+
     def render_timestamp(self, moment: datetime) -> str:
         """Render an instant the way this form renders its timestamps."""
         return self._render(moment)
@@ -724,6 +764,39 @@ class DataSource:
             raise KeyError(f"no question {question_id!r} in data source {self.id}")
         doc["questions"] = kept
         self.form = StoredForm(doc, self.form.created, self.form.updated)
+
+    def add_question(
+        self,
+        label: str,
+        qtype: str,
+        response_id: str,
+        value: Any,
+        wall_clock: Callable[[], datetime],
+    ) -> str:
+        """Append a question to the form and answer it on one response; the form's and
+        that response's updatedAt become now. Returns the question's id."""
+        index = self.index_of(response_id)
+        question = self._generator.new_question(label, qtype)
+        updated = self._edit_instant(wall_clock)
+        form = self.form
+        form_doc = {**form.doc, "questions": [*form.questions, question]}
+        form_doc["updatedAt"] = self._timestamp(updated)
+        self.form = StoredForm(form_doc, form.created, updated)
+        old = self.responses[index]
+        answers = old.doc.get("answers")
+        answers = [*answers] if isinstance(answers, list) else []
+        answers.append(self._generator.answer(question["id"], value))
+        doc = {**old.doc, "answers": answers}
+        doc["updatedAt"] = self._generator.render_timestamp(updated)
+        new = self._in_epoch_style(StoredResponse(old.id, doc, old.created, updated, old.submitted))
+        self.responses[index] = new
+        return str(question["id"])
+
+    def _timestamp(self, moment: datetime) -> str | int:
+        """An instant as this data source renders its timestamps now."""
+        if self._epoch_timestamps:
+            return _epoch_ms(moment)
+        return self._generator.render_timestamp(moment)
 
     def replace_attachments(
         self, response_id: str, wall_clock: Callable[[], datetime]

@@ -44,7 +44,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import drift
 from .clock import MonotonicClock, WallClock, utc_now
-from .data import ATTACHMENT_URL_PREFIX, DataSource, FormSpec
+from .data import ATTACHMENT_URL_PREFIX, DRAW, DataSource, FormSpec
 from .faults import FaultPlan
 from .files import FILES_PATH, FileRequest, FileServer, Serving
 from .ratelimit import ChainRateLimiter
@@ -69,6 +69,14 @@ DataRequestCallback = Callable[[str, int, int, int], None]
 """``callback(ds_id, offset, limit, request_number)``; the number counts from 1 per data source."""
 
 _DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+@dataclass(frozen=True)
+class AddedQuestion:
+    """What ``Emulator.add_question`` did: the new question, and the response answering it."""
+
+    question_id: str
+    response_id: str
 
 
 @dataclass(frozen=True)
@@ -382,6 +390,32 @@ class Emulator:
         """Remove a question from the data source's form."""
         with self._lock:
             self._sources[self._known(ds_id)].delete_question(question_id)
+
+    def add_question(
+        self,
+        ds_id: str,
+        label: str,
+        question_type: str = "text",
+        *,
+        response_id: str | None = None,
+        value: Any = DRAW,
+    ) -> AddedQuestion:
+        """Add a question (a new id, ``label``, ``question_type``) at the end of the data
+        source's form, as someone editing the form does, and answer it on one existing
+        response: ``response_id``, or the first in API order. The answer holds ``value``
+        (None: a null value), or one drawn for the type. The form's and that response's
+        updatedAt become now, so an incremental sync (``updatedFrom``) reads the
+        response again; responses inserted later answer the question too."""
+        with self._lock:
+            source = self._sources[self._known(ds_id)]
+            if response_id is None:
+                if not source.responses:
+                    raise ValueError(f"data source {ds_id} has no response to answer it")
+                response_id = source.responses[0].id
+            question_id = source.add_question(
+                label, question_type, response_id, value, self._wall_clock
+            )
+        return AddedQuestion(question_id, response_id)
 
     def replace_attachments(self, ds_id: str, response_id: str) -> None:
         """Replace every file of a response by new ones (new ids); updatedAt becomes now."""

@@ -6,29 +6,44 @@ column of a response holds that response's answer, typed by the question's type.
 form has 200 questions whose labels mix scripts, accents, emoji, duplicates and
 empties. The column-naming macro itself is run through dbt (run-operation, DuckDB in
 memory) on labels with the names they must give.
+
+Two promises of the README are run as a user meets them, on DuckDB: a question added
+to a form between two scheduled runs (the second incremental, from the first's state)
+is a new column of the wide view; and the package installs into a dbt project of
+one's own from git (`dbt deps`, the README's packages.yml, vars and two-line model).
 """
 
 from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
-from tap_smartforms_emulator import Emulator, FormSpec, Truth
+from tap_smartforms.timestamps import parse_timestamp
+from tap_smartforms_emulator import AddedQuestion, Emulator, FormSpec, Truth
 from tap_smartforms_emulator.timefmt import parse_instant
-from tests.conftest import REPO_ROOT, MeltanoProject, config_secrets, plugin_env, tap_runner
+from tests.conftest import (
+    REPO_ROOT,
+    MeltanoProject,
+    config_secrets,
+    plugin_env,
+    responses_bookmarks,
+    tap_runner,
+)
 from tests.snowflake.fake import DATABASE, SnowflakeWarehouse
-from tests.test_meltano import DuckDB, Postgres, Row, Warehouse
+from tests.warehouses import DuckDB, Postgres, Row, Warehouse
 
 pytestmark = pytest.mark.slow
 
@@ -152,6 +167,42 @@ def dbt_env(warehouse: Warehouse, dbt_schema: str) -> dict[str, str]:
     }
 
 
+def dbt_utility(warehouse: Warehouse) -> str:
+    return "dbt-postgres" if isinstance(warehouse, Postgres) else "dbt-duckdb"
+
+
+def run_with_dbt(
+    meltano: MeltanoProject,
+    emu: Emulator,
+    warehouse: Warehouse,
+    dbt_schema: str,
+    state_suffix: str,
+    token_store: Path,
+) -> str:
+    """`meltano run tap-smartforms <loader> dbt-X:run dbt-X:test dbt-X:wide-views`, its
+    state kept under ``state_suffix`` as Meltano keeps it between scheduled runs; the log."""
+    config = emu.tap_config(token_store_path=str(token_store))
+    dbt = dbt_utility(warehouse)
+    result = meltano.run(
+        "run",
+        "--state-id-suffix",
+        state_suffix,
+        "tap-smartforms",
+        warehouse.loader,
+        f"{dbt}:run",
+        f"{dbt}:test",
+        f"{dbt}:wide-views",
+        env={
+            **plugin_env("tap-smartforms", config),
+            **warehouse.env(),
+            **dbt_env(warehouse, dbt_schema),
+        },
+        secrets=config_secrets(config),
+    )
+    assert result.returncode == 0, result.stderr[-8000:]
+    return result.stderr
+
+
 def created_views(dbt_log: str) -> dict[str, str]:
     """form id -> wide view, from what smartforms_create_wide_views logged."""
     created = re.findall(r"smartforms: \S+\.\"?(wide_\w+)\"? \(form ([^)]+)\)", dbt_log)
@@ -202,30 +253,14 @@ def dbt_pipeline(
     warehouse: Warehouse = (
         Postgres() if request.param == "postgres" else DuckDB(scratch / "warehouse.duckdb")
     )
-    dbt = f"dbt-{request.param}"
     dbt_schema = f"{getattr(warehouse, 'schema', 'smartforms')}_dbt"
     try:
         with Emulator(forms=forms) as emu:
-            config = emu.tap_config(token_store_path=str(scratch / "tokens.json"))
-            result = meltano.run(
-                "run",
-                "--state-id-suffix",
-                uuid.uuid4().hex[:12],
-                "tap-smartforms",
-                warehouse.loader,
-                f"{dbt}:run",
-                f"{dbt}:test",
-                f"{dbt}:wide-views",
-                env={
-                    **plugin_env("tap-smartforms", config),
-                    **warehouse.env(),
-                    **dbt_env(warehouse, dbt_schema),
-                },
-                secrets=config_secrets(config),
+            log = run_with_dbt(
+                meltano, emu, warehouse, dbt_schema, uuid.uuid4().hex[:12], scratch / "tokens.json"
             )
-            assert result.returncode == 0, result.stderr[-8000:]
             truth = emu.truth()
-        yield DbtPipeline(warehouse, dbt_schema, truth, created_views(result.stderr), result.stderr)
+        yield DbtPipeline(warehouse, dbt_schema, truth, created_views(log), log)
     finally:
         warehouse.drop()
         if isinstance(warehouse, Postgres):
@@ -365,3 +400,297 @@ def test_two_hundred_question_form_names_its_columns_from_the_labels(dbt_pipelin
         question_id = order[n]
         # Question ids look like q-1a2b3c4d: q_1a2b3c4d when the label gives no name.
         assert question_columns[n] == (name or question_id.replace("-", "_"))
+
+
+# ------------------------------------------------------------------ a question added between runs
+
+NEW_LABEL = "Laptop budget (EUR)"
+NEW_COLUMN = "laptop_budget_eur"  # the label's column name (README, "Analytics with dbt")
+NEW_VALUE = 1250.75
+
+
+@dataclass
+class QuestionAddedRuns:
+    """Two `meltano run`s with dbt into one DuckDB file, a question added to the form
+    between them; the second run incremental (the first run's state)."""
+
+    added: AddedQuestion
+    truth: Truth  # after the second run
+    columns_first: list[str]
+    columns_second: list[str]
+    types_second: dict[str, str]  # column -> DuckDB type
+    rows_second: list[Row]
+    bookmark: datetime  # the responses bookmark the first run saved
+    truth_first: Truth
+    batched_first: dict[str, datetime]  # response id -> _sdc_batched_at
+    batched_second: dict[str, datetime]
+
+
+def view_columns(warehouse: Warehouse, dbt_schema: str, view: str) -> dict[str, str]:
+    rows = warehouse.query(
+        "select column_name, data_type from information_schema.columns"
+        " where table_schema = ? and table_name = ? order by ordinal_position",
+        (dbt_schema, view),
+    )
+    return {row["column_name"]: row["data_type"] for row in rows}
+
+
+def batched_at(warehouse: Warehouse) -> dict[str, datetime]:
+    rows = warehouse.query("select id, _sdc_batched_at from {schema}.responses")
+    return {row["id"]: row["_sdc_batched_at"] for row in rows}
+
+
+@pytest.fixture(scope="module")
+def question_added(
+    meltano: MeltanoProject, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[QuestionAddedRuns]:
+    scratch = tmp_path_factory.mktemp("dbt-question-added")
+    warehouse = DuckDB(scratch / "warehouse.duckdb")
+    dbt_schema = "smartforms_dbt"
+    suffix = uuid.uuid4().hex[:12]
+    try:
+        with Emulator(forms=[FormSpec(responses=20, seed=64)]) as emu:
+            (ds_id,) = emu.data_source_ids
+            tokens = scratch / "tokens.json"
+            log = run_with_dbt(meltano, emu, warehouse, dbt_schema, suffix, tokens)
+            truth_first = emu.truth()
+            (view,) = created_views(log).values()
+            columns_first = list(view_columns(warehouse, dbt_schema, view))
+            batched_first = batched_at(warehouse)
+            state = meltano.state(meltano.state_id("tap-smartforms", warehouse.loader, suffix))
+
+            # The response answering it is the oldest: one no bookmark would re-read.
+            added = emu.add_question(ds_id, NEW_LABEL, "number", value=NEW_VALUE)
+            log = run_with_dbt(meltano, emu, warehouse, dbt_schema, suffix, tokens)
+            assert created_views(log) == {truth_first["forms"][0]["id"]: view}
+            types = view_columns(warehouse, dbt_schema, view)
+            runs = QuestionAddedRuns(
+                added=added,
+                truth=emu.truth(),
+                columns_first=columns_first,
+                columns_second=list(types),
+                types_second=types,
+                rows_second=warehouse.query(f'select * from "{dbt_schema}"."{view}"'),
+                bookmark=parse_timestamp(responses_bookmarks(state)[ds_id]),
+                truth_first=truth_first,
+                batched_first=batched_first,
+                batched_second=batched_at(warehouse),
+            )
+        yield runs
+    finally:
+        warehouse.drop()
+
+
+def test_question_added_between_runs_is_a_new_column_named_from_its_label(question_added):
+    assert NEW_COLUMN not in question_added.columns_first
+    assert NEW_COLUMN in question_added.columns_second
+
+
+def test_every_column_of_the_first_run_is_still_there_after_a_question_is_added(
+    question_added,
+):
+    kept = [c for c in question_added.columns_second if c != NEW_COLUMN]
+    assert kept == question_added.columns_first
+
+
+def test_added_question_column_is_typed_by_its_question_type(question_added):
+    # number: double on DuckDB (README, "Analytics with dbt"), not the answers' text.
+    assert question_added.types_second[NEW_COLUMN] == "DOUBLE"
+
+
+def test_added_question_column_holds_the_answer_on_its_response_and_null_on_the_others(
+    question_added,
+):
+    (answer,) = [
+        a
+        for a in question_added.truth["answers"]
+        if a["question_id"] == question_added.added.question_id
+    ]
+    cells = {row["response_id"]: row[NEW_COLUMN] for row in question_added.rows_second}
+    assert set(cells) == {r["id"] for r in question_added.truth["responses"]}
+    assert cells.pop(question_added.added.response_id) == float(answer["value_text"]) == NEW_VALUE
+    assert set(cells.values()) == {None}
+
+
+def test_run_after_a_question_is_added_reads_only_the_response_answering_it_again(
+    question_added,
+):
+    reloaded = {
+        response_id
+        for response_id, loaded in question_added.batched_second.items()
+        if loaded != question_added.batched_first.get(response_id)
+    }
+    # What an incremental run may read besides the edit: responses on the bookmark.
+    on_bookmark = {
+        r["id"]
+        for r in question_added.truth_first["responses"]
+        if parse_timestamp(r["updated_at"]) >= question_added.bookmark
+    }
+    assert question_added.added.response_id in reloaded
+    assert reloaded <= {question_added.added.response_id} | on_bookmark
+    assert question_added.added.response_id not in on_bookmark
+
+
+# ------------------------------------------------------------------ installed in a project
+
+README = REPO_ROOT / "README.md"
+PACKAGE_QUESTIONS = 6  # plain forms: labels "Question 1"...
+
+
+def readme_package_blocks() -> dict[str, str]:
+    """The README's recipe for a dbt project of one's own (between its dbt-package
+    markers): each code block's text by the file its first line names."""
+    text = README.read_text(encoding="utf-8")
+    recipe = text[text.index("<!-- dbt-package:start -->") : text.index("<!-- dbt-package:end -->")]
+    blocks = re.findall(r"```(?:yaml|sql)\n(.*?)```", recipe, flags=re.DOTALL)
+    named = {}
+    for block in blocks:
+        first_line = block.splitlines()[0]
+        named[re.sub(r"^(#|--) ", "", first_line)] = block
+    return named
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=tests", "-c", "user.email=tests@example.invalid", *args],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "GIT_CONFIG_NOSYSTEM": "1"},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+
+
+def package_repository(scratch: Path) -> str:
+    """A git repository holding the working tree's dbt/ at dbt/, on branch main: what
+    `dbt deps` clones in place of GitHub (offline, and the package as it is now, not
+    as last committed). Its file:// URL."""
+    repository = scratch / "tap-smartforms"
+    shutil.copytree(
+        REPO_ROOT / "dbt",
+        repository / "dbt",
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"),
+    )
+    git("init", "-q", "-b", "main", cwd=repository)
+    git("add", "-A", cwd=repository)
+    git("commit", "-q", "-m", "the smartforms dbt package", cwd=repository)
+    return repository.as_uri()
+
+
+@dataclass
+class InstalledPackage:
+    """A new dbt project installing the package as the README says, run on a DuckDB
+    file that tap-smartforms and target-duckdb loaded."""
+
+    project: Path
+    model: str
+    form_id: str
+    truth: Truth
+    test_log: str
+    columns: list[str]
+    rows: list[Row]
+
+
+@pytest.fixture(scope="module")
+def installed_package(
+    meltano: MeltanoProject, tmp_path_factory: pytest.TempPathFactory
+) -> InstalledPackage:
+    scratch = tmp_path_factory.mktemp("dbt-installed")
+    warehouse = DuckDB(scratch / "warehouse.duckdb")
+    warehouse.schema = "forms_raw"  # not the package's default: the project's vars must say it
+    forms = [
+        FormSpec(responses=12, answers_per_response=PACKAGE_QUESTIONS, messy=False, seed=65),
+        FormSpec(responses=9, answers_per_response=PACKAGE_QUESTIONS, messy=False, seed=66),
+    ]
+    with Emulator(forms=forms) as emu:
+        config = emu.tap_config(token_store_path=str(scratch / "tokens.json"))
+        loaded = meltano.run(
+            "run",
+            "--state-id-suffix",
+            uuid.uuid4().hex[:12],
+            "tap-smartforms",
+            warehouse.loader,
+            env={**plugin_env("tap-smartforms", config), **warehouse.env()},
+            secrets=config_secrets(config),
+        )
+        assert loaded.returncode == 0, loaded.stderr[-5000:]
+        truth = emu.truth()
+    form_id = truth["forms"][1]["id"]
+
+    blocks = readme_package_blocks()
+    project = scratch / "analytics"
+    (project / "models").mkdir(parents=True)
+    packages = yaml.safe_load(blocks["packages.yml"])
+    packages["packages"][0]["git"] = package_repository(scratch)
+    (project / "packages.yml").write_text(yaml.safe_dump(packages), encoding="utf-8")
+    readme_vars = yaml.safe_load(blocks["dbt_project.yml"])["vars"]
+    readme_vars["smartforms_schema"] = warehouse.schema
+    dbt_project = {
+        "name": "analytics",
+        "version": "1.0.0",
+        "config-version": 2,
+        "profile": "analytics",
+        "vars": readme_vars,
+    }
+    (project / "dbt_project.yml").write_text(yaml.safe_dump(dbt_project), encoding="utf-8")
+    profile = {"type": "duckdb", "path": str(warehouse.path), "schema": "analytics", "threads": 1}
+    profiles = {"analytics": {"target": "dev", "outputs": {"dev": profile}}}
+    (project / "profiles.yml").write_text(yaml.safe_dump(profiles), encoding="utf-8")
+    (model_path,) = (name for name in blocks if name.startswith("models/"))
+    model_sql = blocks[model_path].replace("<form id>", form_id)
+    (project / model_path).write_text(model_sql, encoding="utf-8")
+
+    def dbt(*args: str) -> str:
+        completed = subprocess.run(
+            [str(dbt_executable(meltano, "dbt-duckdb")), *args],
+            capture_output=True,
+            text=True,
+            timeout=DBT_TIMEOUT_SECONDS,
+            check=False,
+            cwd=project,
+            # git for `dbt deps`; nothing of the developer's shell (SMARTFORMS_SOURCE_SCHEMA...).
+            env={
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(scratch),
+                "GIT_CONFIG_NOSYSTEM": "1",
+                "DBT_PROFILES_DIR": str(project),
+                "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            },
+        )
+        assert completed.returncode == 0, f"dbt {args[0]}: " + completed.stdout[-5000:]
+        return completed.stdout
+
+    dbt("deps")
+    dbt("run")
+    test_log = dbt("test")
+    model = Path(model_path).stem
+    rows = warehouse.query(f"select * from analytics.{model} order by response_id")
+    columns = list(rows[0]) if rows else []
+    return InstalledPackage(project, model, form_id, truth, test_log, columns, rows)
+
+
+def test_dbt_deps_installs_the_package_from_git_as_the_readme_says(installed_package):
+    installed = installed_package.project / "dbt_packages" / "smartforms"
+    assert yaml.safe_load((installed / "dbt_project.yml").read_text())["name"] == "smartforms"
+    assert (installed / "macros" / "smartforms_wide_form.sql").is_file()
+
+
+def test_readme_model_has_one_row_per_response_of_its_form(installed_package):
+    responses = sorted(
+        r["id"]
+        for r in installed_package.truth["responses"]
+        if r["form_id"] == installed_package.form_id
+    )
+    assert [row["response_id"] for row in installed_package.rows] == responses
+
+
+def test_readme_model_has_the_response_columns_then_one_per_question(installed_package):
+    questions = [f"question_{n}" for n in range(1, PACKAGE_QUESTIONS + 1)]
+    assert installed_package.columns == RESPONSE_COLUMNS + questions
+
+
+def test_package_tests_pass_in_the_installing_project(installed_package):
+    done = re.search(r"Done\. PASS=(\d+) WARN=0 ERROR=0", installed_package.test_log)
+    assert done is not None, installed_package.test_log[-3000:]
+    assert int(done.group(1)) > 0
+    assert "PASS unique_stg_smartforms__responses_response_id" in installed_package.test_log

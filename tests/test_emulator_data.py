@@ -80,6 +80,108 @@ def test_update_changes_answer_values(emulator: EmulatorFactory) -> None:
     assert answers() != before
 
 
+def test_added_question_is_served_last_in_the_form_with_a_new_id(
+    emulator: EmulatorFactory, session: requests.Session
+) -> None:
+    emu = emulator(forms=[FormSpec(responses=20, seed=5)])
+    (ds,) = emu.data_source_ids
+    token = access_token(session, emu, ds)
+    before = get_page(session, emu, ds, token).json()["form"]
+
+    added = emu.add_question(ds, "Laptop budget (EUR)", "number")
+
+    form = get_page(session, emu, ds, token).json()["form"]
+    assert form["questions"][:-1] == before["questions"]
+    assert form["questions"][-1] == {
+        "id": added.question_id,
+        "label": "Laptop budget (EUR)",
+        "type": "number",
+        "required": False,
+    }
+    assert added.question_id not in {q["id"] for q in before["questions"]}
+    truth = emu.truth()
+    assert truth["forms"][0]["question_count"] == len(before["questions"]) + 1
+    (question,) = [q for q in truth["questions"] if q["id"] == added.question_id]
+    assert question["position"] == len(before["questions"])
+
+
+def test_added_question_is_answered_on_one_response_which_an_incremental_read_serves(
+    emulator: EmulatorFactory, session: requests.Session
+) -> None:
+    wall = ManualWallClock(datetime(2026, 11, 1, tzinfo=timezone.utc))
+    emu = emulator(forms=[FormSpec(responses=20, seed=5)], wall_clock=wall)
+    (ds,) = emu.data_source_ids
+    target = emu.response_ids(ds)[4]
+
+    added = emu.add_question(ds, "Start date", "date", response_id=target, value="2026-12-01")
+
+    assert added.response_id == target
+    truth = emu.truth()
+    answers = [a for a in truth["answers"] if a["question_id"] == added.question_id]
+    assert [(a["response_id"], a["type"], a["value_text"]) for a in answers] == [
+        (target, "date", "2026-12-01")
+    ]
+    response = next(r for r in truth["responses"] if r["id"] == target)
+    assert response["updated_at"] == "2026-11-01T00:00:00+00:00"
+    assert truth["forms"][0]["updated_at"] == "2026-11-01T00:00:00+00:00"
+    token = access_token(session, emu, ds)
+    since = get_page(session, emu, ds, token, updatedFrom="2026-11-01T00:00:00Z")
+    assert page_ids(since) == [target]
+    served = since.json()["responses"][0]["answers"]
+    assert served[-1] == {
+        "questionId": added.question_id,
+        "label": "Start date",
+        "type": "date",
+        "value": "2026-12-01",
+    }
+
+
+def test_added_question_defaults_to_the_first_response_and_a_drawn_value_of_its_type(
+    emulator: EmulatorFactory,
+) -> None:
+    emu = emulator(forms=[FormSpec(responses=10, seed=6)])
+    (ds,) = emu.data_source_ids
+
+    rating = emu.add_question(ds, "How was it?", "rating")
+    files = emu.add_question(ds, "Receipt", "attachment")
+
+    assert rating.response_id == files.response_id == emu.response_ids(ds)[0]
+    truth = emu.truth()
+    (answer,) = [a for a in truth["answers"] if a["question_id"] == rating.question_id]
+    assert json.loads(answer["value"]) in range(1, 6)
+    attached = [a for a in truth["attachments"] if a["question_id"] == files.question_id]
+    assert [a["response_id"] for a in attached] == [files.response_id]
+
+
+def test_responses_inserted_after_a_question_was_added_answer_it(
+    emulator: EmulatorFactory,
+) -> None:
+    emu = emulator(forms=[FormSpec(responses=5, answers_per_response=4, messy=False, seed=7)])
+    (ds,) = emu.data_source_ids
+
+    added = emu.add_question(ds, "Question 5", "text")
+    new_id = emu.insert_response(ds)
+
+    answered = {a["response_id"] for a in emu.truth()["answers"] if a["question_id"] == "q5"}
+    assert added.question_id == "q5"
+    assert answered == {added.response_id, new_id}
+
+
+def test_add_question_refuses_an_unknown_type_or_response_and_changes_nothing(
+    emulator: EmulatorFactory,
+) -> None:
+    emu = emulator(forms=[FormSpec(responses=5, seed=8)])
+    (ds,) = emu.data_source_ids
+    before = emu.truth()
+
+    with pytest.raises(ValueError, match="unknown question type"):
+        emu.add_question(ds, "Colour", "colour-picker")
+    with pytest.raises(KeyError):
+        emu.add_question(ds, "Colour", "text", response_id="r-no-such-response")
+
+    assert emu.truth() == before
+
+
 def test_callback_sees_each_request_and_may_edit_mid_sync(
     emulator: EmulatorFactory, session: requests.Session
 ) -> None:

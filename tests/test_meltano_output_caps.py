@@ -1,6 +1,6 @@
 """BATCH and ACTIVATE_VERSION through real Meltano pipelines into PostgreSQL.
 
-The repository's Meltano project (tests/test_meltano.py's fixtures) against the
+The repository's Meltano project (tests/conftest.py's `meltano` fixture) against the
 emulator: rows loaded from batch files, and rows the target marks deleted
 (`_sdc_deleted_at`, target-postgres' default `hard_delete: false`) once the tap
 sends ACTIVATE_VERSION.
@@ -18,7 +18,7 @@ import pytest
 
 from tap_smartforms_emulator import STREAMS, Emulator, FormSpec, Truth
 from tests.conftest import MeltanoProject, config_secrets, plugin_env
-from tests.test_meltano import Postgres, Row, differing_columns, key, keyed, table_rows
+from tests.warehouses import Postgres, Row, differing_columns, key, keyed, table_rows
 
 pytestmark = pytest.mark.slow
 
