@@ -76,6 +76,20 @@ def bucket_objects(s3: Any, bucket: str) -> dict[str, bytes]:
     return {key: s3.get_object(Bucket=bucket, Key=key)["Body"].read() for key in keys}
 
 
+def assert_a_second_run_downloads_nothing(
+    emu: Any, run_tap: Any, config: dict[str, Any], records: list[dict[str, Any]]
+) -> None:
+    """A second run requests no file and reports each one as stored before."""
+    second = run_tap(config)
+
+    assert second.returncode == 0, second.stderr
+    assert len(emu.file_requests) == len(records), "a stored file was downloaded again"
+    again = by_key(second.records("attachments"), "attachments")
+    for record in records:
+        assert again[(record["id"],)]["sha256"] == record["sha256"]
+        assert again[(record["id"],)]["stored_path"] == record["stored_path"]
+
+
 def test_every_file_is_stored_once_with_the_emulators_bytes(one_form, run_tap, tmp_path):
     root = tmp_path / "files"
     config = one_form.tap_config(attachments_path=str(root))
@@ -103,14 +117,7 @@ def test_every_file_is_stored_once_with_the_emulators_bytes(one_form, run_tap, t
     assert len(one_form.file_requests) == len(records)
     assert not list(root.rglob("*.partial"))
 
-    second = run_tap(config)
-
-    assert second.returncode == 0, second.stderr
-    assert len(one_form.file_requests) == len(records), "a stored file was downloaded again"
-    again = by_key(second.records("attachments"), "attachments")
-    for record in records:
-        assert again[(record["id"],)]["sha256"] == record["sha256"]
-        assert again[(record["id"],)]["stored_path"] == record["stored_path"]
+    assert_a_second_run_downloads_nothing(one_form, run_tap, config, records)
 
 
 def test_a_changed_or_half_written_file_is_fetched_again(one_form, run_tap, tmp_path):
@@ -223,14 +230,7 @@ def test_files_are_stored_once_in_an_s3_bucket_at_the_documented_keys(one_form, 
     assert bucket_objects(s3, bucket) == expected_objects
     assert len(one_form.file_requests) == len(records)
 
-    second = run_tap(config)
-
-    assert second.returncode == 0, second.stderr
-    assert len(one_form.file_requests) == len(records), "a stored file was downloaded again"
-    again = by_key(second.records("attachments"), "attachments")
-    for record in records:
-        assert again[(record["id"],)]["sha256"] == record["sha256"]
-        assert again[(record["id"],)]["stored_path"] == record["stored_path"]
+    assert_a_second_run_downloads_nothing(one_form, run_tap, config, records)
 
 
 def assert_stopped_before_any_request(run: TapRun, emu: Any, path: str, cause: str) -> None:
