@@ -127,14 +127,16 @@ _MISSING_FUNCTIONS = (
 def _add_missing_functions() -> None:
     """Defines ``_MISSING_FUNCTIONS`` on each fake connection before its first statement."""
     original = FakeSnowflakeCursor.execute
-    prepared: set[int] = set()
+    # Holding each connection keeps its id from being reused by a later one (dbt
+    # closes and opens connections between commands), which would then go unprepared.
+    prepared: dict[int, Any] = {}
 
     def execute(cursor: FakeSnowflakeCursor, *args: Any, **kw: Any) -> FakeSnowflakeCursor:
         duck = cursor._duck_conn
         if id(duck) not in prepared:
             for statement in _MISSING_FUNCTIONS:
                 duck.execute(statement)
-            prepared.add(id(duck))
+            prepared[id(duck)] = duck
         return original(cursor, *args, **kw)
 
     FakeSnowflakeCursor.execute = execute  # type: ignore[method-assign]
