@@ -43,7 +43,7 @@ from tests.conftest import (
     tap_runner,
 )
 from tests.snowflake.fake import DATABASE, SnowflakeWarehouse
-from tests.warehouses import DuckDB, Postgres, Row, Warehouse
+from tests.warehouses import DuckDB, Postgres, Row, Warehouse, meltano_run_into
 
 pytestmark = pytest.mark.slow
 
@@ -183,23 +183,9 @@ def run_with_dbt(
     state kept under ``state_suffix`` as Meltano keeps it between scheduled runs; the log."""
     config = emu.tap_config(token_store_path=str(token_store))
     dbt = dbt_utility(warehouse)
-    result = meltano.run(
-        "run",
-        "--state-id-suffix",
-        state_suffix,
-        "tap-smartforms",
-        warehouse.loader,
-        f"{dbt}:run",
-        f"{dbt}:test",
-        f"{dbt}:wide-views",
-        env={
-            **plugin_env("tap-smartforms", config),
-            **warehouse.env(),
-            **dbt_env(warehouse, dbt_schema),
-        },
-        secrets=config_secrets(config),
-    )
-    assert result.returncode == 0, result.stderr[-8000:]
+    steps = (f"{dbt}:run", f"{dbt}:test", f"{dbt}:wide-views")
+    env = dbt_env(warehouse, dbt_schema)
+    result = meltano_run_into(meltano, warehouse, config, state_suffix, then=steps, env=env)
     return result.stderr
 
 

@@ -41,6 +41,7 @@ from tests.warehouses import (
     differing_columns,
     key,
     keyed,
+    meltano_run_into,
     table_rows,
 )
 
@@ -140,16 +141,7 @@ def meltano_run(
     token_store: Path,
 ) -> None:
     config = emu.tap_config(page_size=PAGE_SIZE, token_store_path=str(token_store))
-    result = meltano.run(
-        "run",
-        "--state-id-suffix",
-        state_suffix,
-        "tap-smartforms",
-        warehouse.loader,
-        env={**plugin_env("tap-smartforms", config), **warehouse.env()},
-        secrets=config_secrets(config),
-    )
-    assert result.returncode == 0, result.stderr[-5000:]
+    meltano_run_into(meltano, warehouse, config, state_suffix)
 
 
 @pytest.fixture(scope="module", params=["target-postgres", "target-duckdb"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,7 +20,7 @@ from psycopg.rows import dict_row
 
 from tap_smartforms.timestamps import parse_timestamp
 from tap_smartforms_emulator import COLUMNS, PRIMARY_KEYS, STREAMS
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, MeltanoProject, config_secrets, plugin_env
 
 Row = dict[str, Any]
 
@@ -141,3 +142,29 @@ def differing_columns(loaded: Row, expected: Row, stream: str, warehouse: Wareho
         return None if value == "" and warehouse.empty_text_is_null else value
 
     return [c for c in COLUMNS[stream] if not same_value(loaded[c], as_loaded(expected[c]))]
+
+
+def meltano_run_into(
+    meltano: MeltanoProject,
+    warehouse: Warehouse,
+    tap_config: dict[str, Any],
+    state_suffix: str,
+    *,
+    then: tuple[str, ...] = (),
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`meltano run tap-smartforms <loader> [then...]` with the tap configured by
+    ``tap_config``, its state kept under ``state_suffix`` as Meltano keeps it between
+    scheduled runs; asserts it succeeded."""
+    result = meltano.run(
+        "run",
+        "--state-id-suffix",
+        state_suffix,
+        "tap-smartforms",
+        warehouse.loader,
+        *then,
+        env={**plugin_env("tap-smartforms", tap_config), **warehouse.env(), **(env or {})},
+        secrets=config_secrets(tap_config),
+    )
+    assert result.returncode == 0, result.stderr[-8000:]
+    return result
