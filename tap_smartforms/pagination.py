@@ -8,21 +8,29 @@ we page. So the decision lives here, for the page loop in ``page_loop.py`` to dr
 
 Edits during a sync: a response deleted before our offset moves every later one a
 place forward, so plain offset paging would skip one. Each page after the first
-therefore starts ``OVERLAP`` responses early (with ``page_size`` 1 it asks for 2),
-and its first response must be one the previous page held. If it is not, the
-list shifted under us: we step back a page and read again until it is (at worst
-from offset 0). A response that exists
+therefore starts ``OVERLAP`` responses early, and its first response must be one
+the previous page held. If it is not, the list shifted under us: we step back a
+page and read again until it is (at worst from offset 0). A response that exists
 for the whole sync is therefore never skipped; the price is re-reading, and the
 overlap's responses already emitted are dropped. Inserted responses (appended, or
 moved into an ``updatedFrom`` window by an update) only push others later, which
 can repeat a response, never skip one; targets upsert on the primary key.
 
+The overlap costs no request: a page that starts early also asks for ``OVERLAP``
+more (``limit + 1``), so each full page still brings ``page_size`` new responses,
+and N responses take ``ceil(N / page_size)`` pages as without the overlap. Only at
+the API's maximum (``MAX_PAGE_SIZE``, 500) is the ask not raised, and those pages
+bring 499 new. A 413 halves ``limit`` (the ask stays one more); only when the
+overlap and a single new response are too large is the overlap given up.
+
 When paging ends: a page that reaches ``total`` is the last. A page shorter than
-asked for is the last only if nothing says otherwise: when ``offset + received`` is
-still below ``total``, the server capped the page size without saying so, and we
-go on with the size it gave. Without ``total`` a short page cannot tell a silent
-cap from the end, so the next request confirms the end (it must bring nothing new
-past the overlap); that costs one extra request per data source per run, only when
+asked for (the overlap included) is the last only if nothing says otherwise: when
+``offset + received`` is still below ``total``, the server capped the page size
+without saying so, and we go on with the size it gave (asking it plus the overlap:
+a server capping at exactly ``page_size`` just keeps sending ``page_size``, 1 of
+them the overlap). Without ``total`` a short page cannot tell a silent cap from
+the end, so the next request confirms the end (it must bring nothing new past the
+overlap); that costs one extra request per data source per run, only when
 ``total`` is missing and the last page is short. A server that ignores ``offset``,
 or paging that stops bringing new responses for any reason, fails the data source
 with one line instead of looping or passing for done.
@@ -34,7 +42,7 @@ import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
-from tap_smartforms.api_shape import Page, ResponseBundle
+from tap_smartforms.api_shape import MAX_PAGE_SIZE, Page, ResponseBundle
 from tap_smartforms.client import PageTooLarge
 from tap_smartforms.errors import DataSourceError
 
@@ -72,10 +80,13 @@ class OffsetPager:
 
     def next_request(self) -> tuple[int, int]:
         """The offset and limit to ask for: after the first page, ``OVERLAP``
-        responses early, and at least one response more than the overlap."""
+        responses early and ``OVERLAP`` more, so that every page brings ``limit`` new
+        responses (the API's ``MAX_PAGE_SIZE`` permitting) and the overlap costs no
+        extra request."""
         if self.offset == 0 or not self.overlap_fits:
             return self.offset, self.limit
-        return max(0, self.offset - OVERLAP), max(self.limit, OVERLAP + 1)
+        asked = min(self.limit + OVERLAP, max(MAX_PAGE_SIZE, self.limit))
+        return max(0, self.offset - OVERLAP), asked
 
     def advance(
         self,
@@ -137,13 +148,15 @@ class OffsetPager:
     def shrink(self, asked: int) -> bool:
         """A request for ``asked`` responses was too large (413): ask for fewer.
 
-        Halves the page size for this and later pages; returns False when not
-        even one response fits.
+        Halves the page size for this and later pages (an overlapped ask stays
+        ``OVERLAP`` more than it); at a page size of 1, an ask of the overlap and one
+        new response switches the overlap off instead. Returns False when not even
+        one response fits.
         """
-        if asked > self.limit:  # the overlap request of one page of one response
-            self.overlap_fits = False
-            return True
         if self.limit == 1:
+            if asked > 1:  # the overlap and one new response
+                self.overlap_fits = False
+                return True
             return False
         self.limit = max(1, self.limit // 2)
         return True
@@ -235,7 +248,11 @@ def iter_pages(
 
 
 def _repeats_first_page(ids: list[str], first_page_ids: list[str]) -> bool:
-    return bool(ids) and ids == first_page_ids[: len(ids)]
+    """The page starts as the page at offset 0 did, as far as both go: an
+    overlapped page asks for ``OVERLAP`` more than the first page did, so a server
+    ignoring ``offset`` sends the first page and more."""
+    common = min(len(ids), len(first_page_ids))
+    return common > 0 and ids[:common] == first_page_ids[:common]
 
 
 def _ids_at(fetch: Callable[[int, int], Page], offset: int, limit: int) -> list[str]:

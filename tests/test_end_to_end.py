@@ -125,14 +125,15 @@ def test_schema_message_per_stream_is_written_once_before_its_records(two_messy_
 def test_paging_ends_on_a_confirmed_short_page_when_total_offset_limit_are_missing(
     emulator, run_tap
 ):
-    emu = emulator([FormSpec(responses=95, seed=3)], omit_paging_fields=True)
+    emu = emulator([FormSpec(responses=99, seed=3)], omit_paging_fields=True)
 
     run = run_tap(emu.tap_config(page_size=20))
 
     assert run.returncode == 0, run.stderr
     assert_matches_truth(run, emu.truth())
-    # Pages end at 20, 39, 58, 77 and 95 (each overlaps the one before by one);
-    # the short last page is confirmed by one request bringing nothing new.
+    # Pages end at 20, 40, 60, 80 and 99 (each after the first starts one early and
+    # asks for one more); the short last page is confirmed by one request bringing
+    # nothing new.
     assert emu.stats.data_requests == 5 + 1
 
 

@@ -27,10 +27,9 @@ def _truth_ids(emu: Emulator, ds_id: str) -> set[str]:
 
 
 def _pages_to_read(responses: int, page_size: int) -> int:
-    """Requests that read ``responses`` when each page after the first re-reads one."""
-    if responses <= page_size:
-        return 1
-    return 1 + math.ceil((responses - page_size) / (page_size - 1))
+    """Requests that read ``responses``: each page after the first re-reads one and
+    asks for one more, so every page brings ``page_size`` new ones."""
+    return max(1, math.ceil(responses / page_size))
 
 
 @pytest.mark.parametrize("omit_paging_fields", [False, True], ids=["with-total", "no-total"])
@@ -76,7 +75,7 @@ def test_deleting_more_responses_behind_the_cursor_than_remain_unread_loses_none
     deleted: list[str] = []
 
     def delete_most_behind_the_cursor(ds: str, offset: int, limit: int, number: int) -> None:
-        if number == 8:  # asks from offset 62: 60 go behind it, 38 remain unread
+        if number == 8:  # asks from offset 69: 67 go behind it, 31 remain unread
             behind = emu.response_ids(ds)[2:offset]
             for response_id in behind:
                 emu.delete_response(ds, response_id)
@@ -145,7 +144,7 @@ def test_a_data_source_failing_mid_sync_is_read_whole_by_the_next_run(
 
 def test_a_full_page_reaching_total_is_the_last_request(emulator, run_tap):
     page_size = 20
-    responses = 77  # pages end at 20, 39, 58 and 77: the fourth, full, reaches total
+    responses = 80  # pages end at 20, 40, 60 and 80: the fourth, full, reaches total
     emu = emulator([FormSpec(responses=responses, seed=87)])
 
     run = run_tap(emu.tap_config(page_size=page_size))
@@ -154,7 +153,9 @@ def test_a_full_page_reaching_total_is_the_last_request(emulator, run_tap):
     assert _ids(run.records("responses")) == _ids(emu.truth()["responses"])
     (ds_id,) = emu.data_source_ids
     pages = _pages_to_read(responses, page_size)
+    # Each page after the first starts one early and asks for one more.
     assert [(entry.offset, entry.limit) for entry in emu.stats.request_log] == [
-        (page * (page_size - 1), page_size) for page in range(pages)
+        (0, page_size),
+        *((page * page_size - 1, page_size + 1) for page in range(1, pages)),
     ]
     assert emu.stats.data_requests_by_ds[ds_id] == pages == 4

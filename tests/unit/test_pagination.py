@@ -3,8 +3,9 @@
 docs/api-contract.md §3, §5, §6: pages by limit/offset; the last page is the one with
 fewer responses than asked for (or none), also when total/offset/limit are missing;
 a 413 is retried at the same offset with a smaller limit. Each page after the first
-starts one response early (pagination.OVERLAP) to notice deletions; that overlap is
-part of the requests asserted here. A page cut short below ``total`` is a silent cap,
+starts one response early (pagination.OVERLAP) to notice deletions, and asks for one
+more (limit + 1) so the overlap costs no request; both are part of the requests
+asserted here. A page cut short below ``total`` is a silent cap,
 not the end; without ``total`` one more request confirms the end. A server ignoring
 ``offset``, or paging that stops bringing new responses, fails the data source.
 """
@@ -13,10 +14,10 @@ from __future__ import annotations
 
 import pytest
 
-from tap_smartforms.api_shape import Page, ResponseBundle
+from tap_smartforms.api_shape import MAX_PAGE_SIZE, Page, ResponseBundle
 from tap_smartforms.client import PageTooLarge
 from tap_smartforms.errors import DataSourceError
-from tap_smartforms.pagination import STALL_SLACK, OffsetPager, iter_pages
+from tap_smartforms.pagination import OVERLAP, STALL_SLACK, OffsetPager, iter_pages
 
 
 def _page(ids: list[int], **paging: int | None) -> Page:
@@ -84,13 +85,14 @@ def _read(server: Server, page_size: int, **options: bool) -> list[str]:
 def test_without_total_one_more_request_confirms_that_a_short_page_is_the_last():
     server = Server(25, report=())
     assert _read(server, 10) == _ids(25)
-    assert server.requests == [(0, 10), (9, 10), (18, 10), (24, 10)]
+    # 0-9, 9-19 and 19-24 (short); the fourth request brings only the overlap.
+    assert server.requests == [(0, 10), (9, 11), (19, 11), (24, 11)]
 
 
 def test_without_total_a_short_single_page_costs_one_confirming_request():
     server = Server(4, report=())
     assert _read(server, 10) == _ids(4)
-    assert server.requests == [(0, 10), (3, 10)]
+    assert server.requests == [(0, 10), (3, 11)]
 
 
 @pytest.mark.parametrize(
@@ -102,29 +104,29 @@ def test_paging_reads_everything_with_any_paging_field_missing(report: tuple[str
 
 
 def test_paging_ends_on_an_empty_page_after_a_full_one():
-    server = Server(19, report=())
-    assert _read(server, 10) == _ids(19)
-    assert server.requests[-1] == (18, 10)
+    server = Server(20, report=())  # the second page, 9..19, is full
+    assert _read(server, 10) == _ids(20)
+    assert server.requests == [(0, 10), (9, 11), (19, 11)]
 
 
 def test_reaching_total_ends_paging_without_an_empty_request():
-    server = Server(20)
-    assert _read(server, 10) == _ids(20)
-    assert server.requests == [(0, 10), (9, 10), (18, 10)]
+    server = Server(25)  # the third page, 19..24, is short and ends at total
+    assert _read(server, 10) == _ids(25)
+    assert server.requests == [(0, 10), (9, 11), (19, 11)]
 
 
 def test_a_full_page_that_reaches_total_exactly_is_the_last_request():
-    server = Server(19)  # the second page, 9..18, is full and ends at total
-    assert _read(server, 10) == _ids(19)
-    assert server.requests == [(0, 10), (9, 10)]
+    server = Server(20)  # the second page, 9..19, is full and ends at total
+    assert _read(server, 10) == _ids(20)
+    assert server.requests == [(0, 10), (9, 11)]
 
 
 def test_a_total_larger_than_what_is_served_ends_on_the_first_empty_page():
     server = Server(25, total=1000)
     assert _read(server, 10) == _ids(25)
-    # The short page is taken for a cap (7), then one of only the overlap for a
-    # cap of 1; the empty page after it ends paging.
-    assert server.requests == [(0, 10), (9, 10), (18, 10), (24, 7), (25, 1)]
+    # The short page (19..24) is taken for a cap of 6, asked as 6 and the overlap;
+    # then one of only the overlap for a cap of 1; the empty page after it ends paging.
+    assert server.requests == [(0, 10), (9, 11), (19, 11), (24, 7), (25, 1)]
 
 
 @pytest.mark.parametrize("cap", [1, 2, 7])
@@ -137,7 +139,8 @@ def test_a_silent_cap_becomes_the_page_size_of_later_requests():
     server = Server(40, silent_cap=7)
     _read(server, 10)
     assert server.limits[0] == 10
-    assert set(server.limits[1:]) == {7}
+    assert set(server.limits[1:]) == {7 + OVERLAP}
+    assert [offset for offset, _ in server.requests] == [0, 6, 12, 18, 24, 30, 36]
 
 
 @pytest.mark.parametrize("cap", [1, 2, 7])
@@ -241,7 +244,9 @@ def test_a_server_cap_becomes_the_page_size_of_later_requests():
     server = Server(12, cap=5)
     _read(server, 10)
     assert server.limits[0] == 10
-    assert set(server.limits[1:]) == {5}
+    assert set(server.limits[1:]) == {5 + OVERLAP}
+    # The server says it sent 5 of the 6 asked for: not short, not the end; 0-4, 4-8, 8-11.
+    assert [offset for offset, _ in server.requests] == [0, 4, 8]
 
 
 def test_a_server_cap_below_the_overlap_still_advances():
@@ -260,10 +265,21 @@ def test_a_server_sending_more_than_asked_is_read_on_from_what_it_sent():
 
 def test_a_page_too_large_is_asked_again_with_half_the_responses():
     server = Server(30)
-    server.too_large_above = 8
+    server.too_large_above = 9
     assert _read(server, 32) == _ids(30)
-    assert server.limits[:4] == [32, 16, 8, 8]
+    assert server.limits[:4] == [32, 16, 8, 8 + OVERLAP]
     assert server.requests[3][0] == 7  # the next page continues where 8 ended
+    assert set(server.limits[3:]) == {8 + OVERLAP}  # and so do later pages
+
+
+def test_a_page_too_large_only_with_the_overlap_halves_the_page_size():
+    # 8 fit on the first page, but the overlapped 9 does not: the 413 rule halves
+    # the page size (the ask stays one more), it does not drop the overlap.
+    server = Server(30)
+    server.too_large_above = 8
+    assert _read(server, 8) == _ids(30)
+    assert server.requests[:3] == [(0, 8), (7, 9), (7, 5)]
+    assert set(server.limits[2:]) == {4 + OVERLAP}
 
 
 def test_a_large_response_shrinks_pages_down_to_one_and_paging_recovers():
@@ -312,7 +328,34 @@ def test_a_repeated_overlap_response_is_yielded_once():
     server = Server(25, report=())
     pages = list(iter_pages(server.fetch, OffsetPager(10), data_source_id="ds-1"))
     # The fourth request confirms the end (no total) and holds only the overlap.
-    assert [len(page.responses) for page in pages] == [10, 9, 6, 0]
+    assert [len(page.responses) for page in pages] == [10, 10, 5, 0]
+
+
+def test_an_overlapped_page_asks_for_one_more_and_brings_a_full_page_of_new_responses():
+    server = Server(50)
+    pages = list(iter_pages(server.fetch, OffsetPager(10), data_source_id="ds-1"))
+    assert server.requests == [(0, 10), (9, 11), (19, 11), (29, 11), (39, 11)]
+    assert [len(page.responses) for page in pages] == [10] * 5  # 50 / 10 requests
+    assert [b.record["id"] for page in pages for b in page.responses] == _ids(50)
+
+
+def test_at_the_largest_page_size_the_overlapped_ask_stays_at_the_api_maximum():
+    server = Server(1200)
+    pages = list(iter_pages(server.fetch, OffsetPager(MAX_PAGE_SIZE), data_source_id="ds-1"))
+    assert MAX_PAGE_SIZE == 500
+    assert server.requests == [(0, 500), (499, 500), (998, 500)]
+    assert [len(page.responses) for page in pages] == [500, 499, 201]
+
+
+@pytest.mark.parametrize("report", [("total", "offset", "limit"), ()])
+def test_a_silent_cap_at_exactly_the_page_size_neither_shrinks_nor_stalls_paging(
+    report: tuple[str, ...],
+):
+    # Asked for 11, the server sends 10 (9 new): short, but not shrunk to 9 and on.
+    server = Server(40, silent_cap=10, report=report)
+    assert _read(server, 10) == _ids(40)
+    assert server.limits[1:] == [11] * (len(server.requests) - 1)
+    assert [offset for offset, _ in server.requests][:5] == [0, 9, 18, 27, 36]
 
 
 @pytest.mark.parametrize("page_size", [0, -1])

@@ -95,7 +95,7 @@ def _walk_deleting_behind_the_cursor_at(
 def test_deleting_more_behind_the_cursor_than_remains_unread_skips_no_unread_response(
     keep_behind: int,
 ):
-    # Request 8 asks from offset 62: 62 - keep_behind responses go, fewer remain ahead.
+    # Request 8 asks from offset 69: 69 - keep_behind responses go, fewer remain ahead.
     server, read, survivors = _walk_deleting_behind_the_cursor_at(8, keep_behind)
     assert survivors <= set(read)
     assert read[-1] == server.items[-1]
@@ -103,7 +103,7 @@ def test_deleting_more_behind_the_cursor_than_remains_unread_skips_no_unread_res
 
 def test_after_a_heavy_deletion_the_walk_back_stays_within_the_loop_guard():
     _, read, survivors = _walk_deleting_behind_the_cursor_at(
-        request_number=40, keep_behind=0, size=100, page_size=3
+        request_number=28, keep_behind=0, size=100, page_size=3
     )
     assert survivors <= set(read)
 
