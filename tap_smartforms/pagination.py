@@ -20,8 +20,9 @@ The overlap costs no request: a page that starts early also asks for ``OVERLAP``
 more (``limit + 1``), so each full page still brings ``page_size`` new responses,
 and N responses take ``ceil(N / page_size)`` pages as without the overlap. Only at
 the API's maximum (``MAX_PAGE_SIZE``, 500) is the ask not raised, and those pages
-bring 499 new. A 413 halves ``limit`` (the ask stays one more); only when the
-overlap and a single new response are too large is the overlap given up.
+bring 499 new. A 413 on an overlapped ask first drops the one more (pages then
+bring ``limit - 1`` new, as before this ask existed), then halves ``limit``; only when
+the overlap and a single new response are too large is the overlap given up.
 
 When paging ends: a page that reaches ``total`` is the last. A page shorter than
 asked for (the overlap included) is the last only if nothing says otherwise: when
@@ -68,6 +69,10 @@ class OffsetPager:
     # False once even the overlap and one new response exceed the size limit
     # (413 for two responses): then pages cannot overlap, and are plain offsets.
     overlap_fits: bool = True
+    # False once a page of ``limit`` fitted but the overlapped ask of one more got a
+    # 413: then overlapped pages ask for ``limit`` (the overlap within it), as the
+    # size limit allows, rather than halving the page size for one response.
+    extra_fits: bool = True
     # The furthest offset a page with new responses reached, and requests made
     # since the last such page (``stalled``).
     high_water: int = 0
@@ -85,8 +90,9 @@ class OffsetPager:
         extra request."""
         if self.offset == 0 or not self.overlap_fits:
             return self.offset, self.limit
-        asked = min(self.limit + OVERLAP, max(MAX_PAGE_SIZE, self.limit))
-        return max(0, self.offset - OVERLAP), asked
+        extra = OVERLAP if self.extra_fits else 0
+        asked = min(self.limit + extra, max(MAX_PAGE_SIZE, self.limit))
+        return max(0, self.offset - OVERLAP), max(asked, OVERLAP + 1)
 
     def advance(
         self,
@@ -148,16 +154,19 @@ class OffsetPager:
     def shrink(self, asked: int) -> bool:
         """A request for ``asked`` responses was too large (413): ask for fewer.
 
-        Halves the page size for this and later pages (an overlapped ask stays
-        ``OVERLAP`` more than it); at a page size of 1, an ask of the overlap and one
-        new response switches the overlap off instead. Returns False when not even
-        one response fits.
+        An overlapped ask of ``OVERLAP`` more than the page size first loses the
+        ``OVERLAP`` more; after that, halves the page size for this and later pages.
+        At a page size of 1, an ask of the overlap and one new response switches the
+        overlap off instead. Returns False when not even one response fits.
         """
         if self.limit == 1:
             if asked > 1:  # the overlap and one new response
                 self.overlap_fits = False
                 return True
             return False
+        if asked > self.limit and self.extra_fits:
+            self.extra_fits = False  # ``limit`` may fit: drop the one more first
+            return True
         self.limit = max(1, self.limit // 2)
         return True
 

@@ -272,14 +272,25 @@ def test_a_page_too_large_is_asked_again_with_half_the_responses():
     assert set(server.limits[3:]) == {8 + OVERLAP}  # and so do later pages
 
 
-def test_a_page_too_large_only_with_the_overlap_halves_the_page_size():
-    # 8 fit on the first page, but the overlapped 9 does not: the 413 rule halves
-    # the page size (the ask stays one more), it does not drop the overlap.
+def test_a_page_too_large_only_with_the_overlaps_one_more_asks_the_page_size_again():
+    # 8 fit on the first page, but the overlapped 9 do not: the ask loses the one
+    # more (the overlap stays, within the 8), and the page size is not halved.
     server = Server(30)
     server.too_large_above = 8
     assert _read(server, 8) == _ids(30)
-    assert server.requests[:3] == [(0, 8), (7, 9), (7, 5)]
-    assert set(server.limits[2:]) == {4 + OVERLAP}
+    assert server.requests[:3] == [(0, 8), (7, 9), (7, 8)]
+    assert set(server.limits[2:]) == {8}
+    assert [offset for offset, _ in server.requests[2:5]] == [7, 14, 21]
+
+
+def test_a_page_still_too_large_without_the_one_more_halves_the_page_size():
+    # The overlapped 9 are too large, then the 8 at the same offset too (response 12
+    # is large): the one more goes first, then the page size halves.
+    server = Server(30, big=frozenset({12}))
+    server.too_large_above = 8
+    assert _read(server, 8) == _ids(30)
+    assert server.requests[:4] == [(0, 8), (7, 9), (7, 8), (7, 4)]
+    assert (12, 1) in server.requests  # the large response read alone
 
 
 def test_a_large_response_shrinks_pages_down_to_one_and_paging_recovers():
