@@ -150,11 +150,18 @@ class AttachmentStore:
 def writability_problem(url: str) -> str | None:
     """Why attachment files cannot be kept at ``url``, in one line that names the
     setting and never a secret; None when a probe file was written there and deleted."""
+    reason = unwritable_reason(url)
+    return None if reason is None else f"attachments_path: {reason}"
+
+
+def unwritable_reason(url: str) -> str | None:
+    """``cannot write to <url>: <cause>`` (no secret), or None when a probe file was
+    written at ``url`` and deleted."""
     try:
         AttachmentStore(url).check_writable()
     except Exception as error:  # fsspec and its backends raise their own
         cause = quote_server_text(f"{type(error).__name__}: {error}")
-        return f"attachments_path: cannot write to {quote_server_text(shown_url(url))}: {cause}"
+        return f"cannot write to {quote_server_text(shown_url(url))}: {cause}"
     return None
 
 

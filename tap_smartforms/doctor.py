@@ -38,7 +38,7 @@ import requests
 
 from tap_smartforms import api_shape
 from tap_smartforms import settings as settings_module
-from tap_smartforms.attachments import shown_url, writability_problem
+from tap_smartforms.attachments import shown_url, unwritable_reason
 from tap_smartforms.client import DataSourceClient, PageTooLarge
 from tap_smartforms.errors import REDACTOR, DataSourceError
 from tap_smartforms.timestamps import TimestampError, parse_timestamp
@@ -421,12 +421,12 @@ def page_checks(fetch: Fetch) -> list[CheckResult]:
 
 def check_attachments_path(path: str) -> CheckResult:
     """The sync's own probe (attachments.py): a file written under the path, then deleted."""
-    problem = writability_problem(path)
-    if problem is None:
+    reason = unwritable_reason(path)
+    if reason is None:
         return CheckResult(
             "attachments_path", OK, f"{shown_url(path)}: a probe file was written and deleted"
         )
-    return CheckResult("attachments_path", FAIL, problem.removeprefix("attachments_path: "))
+    return CheckResult("attachments_path", FAIL, reason)
 
 
 def _cap_or_end(full: Fetched) -> bool:
@@ -534,7 +534,8 @@ def render(
 ) -> str:
     """The report: versions, the checks of settings that are not a data source's
     (``settings``: attachments_path), then per data source one line per check."""
-    counts = Counter(r.status for r in [*settings, *(r for rep in reports for r in rep.results)])
+    results = [*settings, *(r for report in reports for r in report.results)]
+    counts = Counter(r.status for r in results)
     lines = [
         PROG,
         f"  {versions()}",
@@ -542,10 +543,7 @@ def render(
         f"  {len(reports)} data source{'s' if len(reports) != 1 else ''}; each costs one token "
         f"refresh and at most {MAX_DATA_REQUESTS} data requests",
     ]
-    width = max(
-        (len(r.name) for r in [*settings, *(r for rep in reports for r in rep.results)]),
-        default=0,
-    )
+    width = max((len(r.name) for r in results), default=0)
     if settings:
         lines += ["", "settings"]
         lines += [f"  {r.status:<4}  {r.name:<{width}}  {r.detail}" for r in settings]
@@ -669,7 +667,6 @@ def run(argv: Sequence[str] | None = None) -> int:
     path = settings.attachments_path
     setting_checks = [check_attachments_path(path)] if path is not None else []
     sys.stdout.write(render(reports, store.path, setting_checks))
-    failed = any(r.status == FAIL for r in setting_checks) or any(
-        r.status == FAIL for report in reports for r in report.results
-    )
+    results = [*setting_checks, *(r for report in reports for r in report.results)]
+    failed = any(r.status == FAIL for r in results)
     return 1 if failed else 0

@@ -747,6 +747,12 @@ class DataSource:
         old = self.responses[index]
         updated = self._edit_instant(wall_clock)
         doc = self._generator.redraw_answers(old.doc)
+        return self._store_edit(index, doc, updated)
+
+    def _store_edit(self, index: int, doc: JsonDict, updated: datetime) -> StoredResponse:
+        """The response at ``index`` replaced by its edited document ``doc``, updated at
+        ``updated`` and rendered in this data source's timestamp style."""
+        old = self.responses[index]
         doc["updatedAt"] = self._generator.render_timestamp(updated)
         new = self._in_epoch_style(StoredResponse(old.id, doc, old.created, updated, old.submitted))
         self.responses[index] = new
@@ -786,10 +792,7 @@ class DataSource:
         answers = old.doc.get("answers")
         answers = [*answers] if isinstance(answers, list) else []
         answers.append(self._generator.answer(question["id"], value))
-        doc = {**old.doc, "answers": answers}
-        doc["updatedAt"] = self._generator.render_timestamp(updated)
-        new = self._in_epoch_style(StoredResponse(old.id, doc, old.created, updated, old.submitted))
-        self.responses[index] = new
+        self._store_edit(index, {**old.doc, "answers": answers}, updated)
         return str(question["id"])
 
     def _timestamp(self, moment: datetime) -> str | int:
@@ -819,11 +822,7 @@ class DataSource:
         if not replaced:
             raise ValueError(f"response {response_id!r} has no attachment to replace")
         updated = self._edit_instant(wall_clock)
-        doc = {**old.doc, "answers": new_answers}
-        doc["updatedAt"] = self._generator.render_timestamp(updated)
-        new = self._in_epoch_style(StoredResponse(old.id, doc, old.created, updated, old.submitted))
-        self.responses[index] = new
-        return new
+        return self._store_edit(index, {**old.doc, "answers": new_answers}, updated)
 
     def drift(self) -> None:
         """Serve documents of a drifted shape from now on (see drift.py). Responses

@@ -37,8 +37,6 @@ from tap_smartforms_emulator.timefmt import parse_instant
 from tests.conftest import (
     REPO_ROOT,
     MeltanoProject,
-    config_secrets,
-    plugin_env,
     responses_bookmarks,
     tap_runner,
 )
@@ -590,16 +588,7 @@ def installed_package(
     ]
     with Emulator(forms=forms) as emu:
         config = emu.tap_config(token_store_path=str(scratch / "tokens.json"))
-        loaded = meltano.run(
-            "run",
-            "--state-id-suffix",
-            uuid.uuid4().hex[:12],
-            "tap-smartforms",
-            warehouse.loader,
-            env={**plugin_env("tap-smartforms", config), **warehouse.env()},
-            secrets=config_secrets(config),
-        )
-        assert loaded.returncode == 0, loaded.stderr[-5000:]
+        meltano_run_into(meltano, warehouse, config, uuid.uuid4().hex[:12])
         truth = emu.truth()
     form_id = truth["forms"][1]["id"]
 

@@ -17,8 +17,16 @@ from typing import Any
 import pytest
 
 from tap_smartforms_emulator import STREAMS, Emulator, FormSpec, Truth
-from tests.conftest import MeltanoProject, config_secrets, plugin_env
-from tests.warehouses import Postgres, Row, differing_columns, key, keyed, table_rows
+from tests.conftest import MeltanoProject
+from tests.warehouses import (
+    Postgres,
+    Row,
+    differing_columns,
+    key,
+    keyed,
+    meltano_run_into,
+    table_rows,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,15 +41,7 @@ def run_pipeline(
     **settings: Any,
 ) -> Any:
     config = emu.tap_config(page_size=20, token_store_path=str(tokens), **settings)
-    return meltano.run(
-        "run",
-        "--state-id-suffix",
-        suffix,
-        "tap-smartforms",
-        warehouse.loader,
-        env={**plugin_env("tap-smartforms", config), **warehouse.env(), **(extra_env or {})},
-        secrets=config_secrets(config),
-    )
+    return meltano_run_into(meltano, warehouse, config, suffix, env=extra_env, check=False)
 
 
 def assert_loaded_as_truth(loaded: dict[str, list[Row]], truth: Truth) -> None:

@@ -152,10 +152,11 @@ def meltano_run_into(
     *,
     then: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    check: bool = True,
 ) -> subprocess.CompletedProcess[str]:
     """`meltano run tap-smartforms <loader> [then...]` with the tap configured by
     ``tap_config``, its state kept under ``state_suffix`` as Meltano keeps it between
-    scheduled runs; asserts it succeeded."""
+    scheduled runs; asserts it succeeded unless not ``check``."""
     result = meltano.run(
         "run",
         "--state-id-suffix",
@@ -166,5 +167,5 @@ def meltano_run_into(
         env={**plugin_env("tap-smartforms", tap_config), **warehouse.env(), **(env or {})},
         secrets=config_secrets(tap_config),
     )
-    assert result.returncode == 0, result.stderr[-8000:]
+    assert result.returncode == 0 or not check, result.stderr[-8000:]
     return result
